@@ -1,0 +1,160 @@
+package api
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// opDoc is what the OpenAPI document says about a route beyond its table row.
+type opDoc struct {
+	request  string  // component schema of the body, if any
+	response string  // component schema of the 2xx body, if any
+	query    []param // query parameters
+}
+
+type param struct{ name, typ, description string }
+
+var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
+
+// openAPIPath turns Gin's /v1/items/:item into OpenAPI's /v1/items/{item}.
+func openAPIPath(p string) string { return ginParam.ReplaceAllString(p, "{$1}") }
+
+func (s *Server) openAPI(c *gin.Context) { c.JSON(http.StatusOK, s.OpenAPI()) }
+
+// OpenAPI returns the OpenAPI 3 document generated from the route table.
+func (s *Server) OpenAPI() map[string]any {
+	paths := map[string]any{}
+	for _, rt := range s.routes() {
+		p := openAPIPath(rt.path)
+		ops, _ := paths[p].(map[string]any)
+		if ops == nil {
+			ops = map[string]any{}
+			paths[p] = ops
+		}
+		ops[strings.ToLower(rt.method)] = operation(rt)
+	}
+	return map[string]any{
+		"openapi": "3.0.3",
+		"info": map[string]any{
+			"title":       "Rapport",
+			"version":     s.Version,
+			"description": "Personalization keyed on customer identity. Every /v1 route needs Authorization: Bearer <API key>; x-roles lists the key roles that may call it.",
+		},
+		"paths": paths,
+		"components": map[string]any{
+			"securitySchemes": map[string]any{"apiKey": map[string]any{"type": "http", "scheme": "bearer"}},
+			"schemas":         schemas,
+		},
+	}
+}
+
+func operation(rt route) map[string]any {
+	op := map[string]any{"summary": rt.summary, "operationId": operationID(rt)}
+	var params []any
+	for _, m := range ginParam.FindAllStringSubmatch(rt.path, -1) {
+		params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
+	}
+	for _, q := range rt.doc.query {
+		params = append(params, map[string]any{"name": q.name, "in": "query", "description": q.description, "schema": map[string]any{"type": q.typ}})
+	}
+	if params != nil {
+		op["parameters"] = params
+	}
+	if rt.doc.request != "" {
+		content := map[string]any{"application/json": map[string]any{"schema": ref(rt.doc.request)}}
+		if strings.HasSuffix(rt.doc.request, "Batch") {
+			content["application/x-ndjson"] = map[string]any{"schema": map[string]any{"type": "string", "description": "one JSON object a line"}}
+		}
+		op["requestBody"] = map[string]any{"required": true, "content": content}
+	}
+	ok := map[string]any{"description": "OK"}
+	if rt.doc.response != "" {
+		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.doc.response)}}
+	}
+	okStatus := "200"
+	if rt.method == "POST" && rt.path == "/v1/keys" {
+		okStatus = "201"
+	}
+	errResp := map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
+	responses := map[string]any{okStatus: ok, "default": errResp}
+	if rt.roles != nil {
+		op["security"] = []any{map[string]any{"apiKey": []any{}}}
+		roles := make([]string, len(rt.roles))
+		for i, r := range rt.roles {
+			roles[i] = string(r)
+		}
+		op["x-roles"] = roles
+		responses["401"] = errResp
+		responses["403"] = errResp
+	}
+	op["responses"] = responses
+	return op
+}
+
+func operationID(rt route) string {
+	parts := strings.FieldsFunc(strings.ToLower(rt.method)+"/"+rt.path, func(r rune) bool { return r == '/' || r == ':' || r == '.' })
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
+}
+
+func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
+
+func obj(required []string, props map[string]any) map[string]any {
+	o := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	if required != nil {
+		o["required"] = required
+	}
+	return o
+}
+
+func str(desc string) map[string]any { return map[string]any{"type": "string", "description": desc} }
+func num(desc string) map[string]any { return map[string]any{"type": "number", "description": desc} }
+func integer() map[string]any        { return map[string]any{"type": "integer"} }
+func stringMap() map[string]any {
+	return map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}, "description": "free-form strings: at most 32 entries, 4 KiB in all"}
+}
+func arrayOf(s map[string]any) map[string]any { return map[string]any{"type": "array", "items": s} }
+
+var schemas = map[string]any{
+	"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{
+		"code":    str("invalid, unauthorized, forbidden, not_found, conflict, too_large, rate_limited, unavailable or internal"),
+		"message": str("what went wrong, safe to show"),
+		"details": arrayOf(obj(nil, map[string]any{"index": integer(), "field": str(""), "reason": str("")})),
+	})}),
+	"Health": obj(nil, map[string]any{"status": str("ok or ready"), "version": str("")}),
+	"Event": obj([]string{"alias", "type"}, map[string]any{
+		"id":         str("optional client id; an event with an id already stored is a duplicate and is not stored again"),
+		"alias":      str("kind:value — anon, email, customer, loyalty, b2b or social:<provider>"),
+		"type":       map[string]any{"type": "string", "enum": []string{"view", "add_to_cart", "purchase", "return", "wishlist", "rating", "social_like", "social_follow"}},
+		"item":       str("item id; required for item events"),
+		"target":     str("social events: brand:X, category:X, topic:X or another person's alias"),
+		"quantity":   num("greater than 0, at most 1,000,000; default 1"),
+		"price":      num("unit price, 0 to 10,000,000"),
+		"currency":   str("ISO 4217; required with a price"),
+		"timestamp":  map[string]any{"type": "string", "format": "date-time", "description": "RFC 3339; default now; at most 5 minutes in the future"},
+		"source":     str("web, app, pos, … or social:<provider>"),
+		"region":     str("e.g. EU, US-CA or a country"),
+		"weight":     num("rating (0 to 10) for ratings; otherwise an optional weight 0 to 1000"),
+		"attributes": stringMap(),
+	}),
+	"EventBatch":   arrayOf(ref("Event")),
+	"IngestResult": obj(nil, map[string]any{"accepted": integer(), "duplicates": integer()}),
+	"EventPage":    obj(nil, map[string]any{"alias": str(""), "events": arrayOf(ref("Event")), "next_cursor": str("")}),
+	"Item": obj([]string{"id"}, map[string]any{
+		"id": str("item id"), "title": str(""), "category": str(""), "brand": str(""),
+		"price": num(""), "currency": str("ISO 4217"), "available": map[string]any{"type": "boolean", "description": "default true"},
+		"attributes": stringMap(), "updated_at": map[string]any{"type": "string", "format": "date-time", "readOnly": true},
+	}),
+	"ItemBatch":      arrayOf(ref("Item")),
+	"PutItemsResult": obj(nil, map[string]any{"upserted": integer()}),
+	"KeyRequest":     obj([]string{"role"}, map[string]any{"role": map[string]any{"type": "string", "enum": []string{"ingest", "storefront", "portal", "data", "admin"}}, "name": str("")}),
+	"Key": obj(nil, map[string]any{"id": str(""), "name": str(""), "role": str(""),
+		"created_at": map[string]any{"type": "string", "format": "date-time"}, "revoked_at": map[string]any{"type": "string", "format": "date-time"}}),
+	"CreatedKey": obj(nil, map[string]any{"key": ref("Key"), "secret": str("shown once; store it now")}),
+	"KeyList":    obj(nil, map[string]any{"keys": arrayOf(ref("Key"))}),
+}

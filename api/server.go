@@ -1,0 +1,162 @@
+// Package api serves Rapport's HTTP API with Gin: routes, authentication by
+// API key, request parsing, the error-to-status table and the OpenAPI
+// document. Handlers parse, call a small interface declared here, and render.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"rapport/engine"
+)
+
+// EventStore stores and lists events.
+type EventStore interface {
+	AppendEvents(ctx context.Context, events []engine.Event) (engine.IngestResult, error)
+	Events(ctx context.Context, id engine.IdentityID, cursor string, limit int) ([]engine.Event, string, error)
+	ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error)
+}
+
+// ItemStore stores and reads the catalog.
+type ItemStore interface {
+	PutItems(ctx context.Context, items []engine.Item) error
+	Item(ctx context.Context, id string) (engine.Item, error)
+}
+
+// KeyStore stores API keys.
+type KeyStore interface {
+	CreateKey(ctx context.Context, k engine.APIKey) error
+	Keys(ctx context.Context) ([]engine.APIKey, error)
+	RevokeKey(ctx context.Context, id string, now time.Time) (engine.APIKey, error)
+	KeyByHash(ctx context.Context, h engine.KeyHash) (engine.APIKey, error)
+}
+
+// Pinger reports whether a dependency can serve.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// DefaultMaxBodyBytes is the default request body limit.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Server is the HTTP API. Set the exported fields, then call Handler.
+type Server struct {
+	Events EventStore
+	Items  ItemStore
+	Keys   KeyStore
+	Health Pinger
+	Logger *slog.Logger
+	// MaxBodyBytes limits every request body; DefaultMaxBodyBytes if zero.
+	MaxBodyBytes int64
+	// Version is reported by /healthz and the OpenAPI document.
+	Version string
+
+	draining atomic.Bool
+}
+
+// Drain makes /readyz answer 503 so load balancers stop sending traffic
+// before shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Handler builds the Gin engine with every route in the route table.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.ContextWithFallback = true
+	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.limitBody)
+	for _, rt := range s.routes() {
+		handlers := []gin.HandlerFunc{}
+		if rt.roles != nil {
+			handlers = append(handlers, s.authorize(rt))
+		}
+		g.Handle(rt.method, rt.path, append(handlers, rt.handler)...)
+	}
+	g.NoRoute(func(c *gin.Context) {
+		s.fail(c, engine.Errorf(engine.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	return g
+}
+
+// route is one row of the route table: the single source for routing,
+// authorization and the OpenAPI document.
+type route struct {
+	method  string
+	path    string        // Gin syntax: /v1/items/:item
+	roles   []engine.Role // nil: no key needed
+	summary string
+	handler gin.HandlerFunc
+	doc     opDoc
+}
+
+func (s *Server) routes() []route {
+	all := []engine.Role{engine.RoleIngest, engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
+	readers := []engine.Role{engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
+	feeders := []engine.Role{engine.RoleIngest, engine.RoleData, engine.RoleAdmin}
+	data := []engine.Role{engine.RoleData, engine.RoleAdmin}
+	admin := []engine.Role{engine.RoleAdmin}
+	return []route{
+		{"GET", "/healthz", nil, "Liveness: the process is up.", s.healthz, opDoc{response: "Health"}},
+		{"GET", "/readyz", nil, "Readiness: the store answers and the server is not draining.", s.readyz, opDoc{response: "Health"}},
+		{"GET", "/openapi.json", nil, "This OpenAPI 3 document.", s.openAPI, opDoc{}},
+		{"POST", "/v1/events", all, "Ingest a batch of up to 10,000 events (JSON array or NDJSON); all or nothing.", s.postEvents, opDoc{request: "EventBatch", response: "IngestResult"}},
+		{"GET", "/v1/identities/:alias/events", data, "List an identity's events, newest first.", s.listEvents, opDoc{query: []param{{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"cursor", "string", "next_cursor from the previous page"}}, response: "EventPage"}},
+		{"PUT", "/v1/items", feeders, "Upsert a batch of up to 10,000 catalog items (JSON array or NDJSON); all or nothing.", s.putItems, opDoc{request: "ItemBatch", response: "PutItemsResult"}},
+		{"GET", "/v1/items/:item", readers, "Read one catalog item.", s.getItem, opDoc{response: "Item"}},
+		{"POST", "/v1/keys", admin, "Create an API key; the secret is in this response only.", s.createKey, opDoc{request: "KeyRequest", response: "CreatedKey"}},
+		{"GET", "/v1/keys", admin, "List API keys (never their secrets).", s.listKeys, opDoc{response: "KeyList"}},
+		{"DELETE", "/v1/keys/:id", admin, "Revoke an API key at once.", s.revokeKey, opDoc{response: "Key"}},
+	}
+}
+
+// RouteRoles returns, for documentation and tests, every /v1 route as
+// "METHOD /path" with the roles that may call it.
+func (s *Server) RouteRoles() map[string][]engine.Role {
+	out := make(map[string][]engine.Role)
+	for _, rt := range s.routes() {
+		if rt.roles != nil {
+			out[rt.method+" "+openAPIPath(rt.path)] = rt.roles
+		}
+	}
+	return out
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": s.Version})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.draining.Load() {
+		s.fail(c, engine.Errorf(engine.CodeUnavailable, "shutting down"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Health.Ping(ctx); err != nil {
+		s.Logger.Warn("not ready", "err", err)
+		s.fail(c, engine.Errorf(engine.CodeUnavailable, "store is not ready"))
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready", "version": s.Version})
+}
+
+// pathAlias parses the :alias path parameter.
+func pathAlias(c *gin.Context) (engine.Alias, error) {
+	a, err := engine.ParseAlias(strings.TrimSpace(c.Param("alias")))
+	if err != nil {
+		return engine.Alias{}, &engine.Error{Code: engine.CodeInvalid, Message: "alias in the path " + err.Error(),
+			Details: []engine.FieldError{{Index: -1, Field: "alias", Reason: err.Error()}}}
+	}
+	return a, nil
+}

@@ -1,0 +1,62 @@
+package engine
+
+import "time"
+
+// IdentityID is the store's number for one person.
+type IdentityID uint64
+
+// Stage is how far a person has become known.
+type Stage string
+
+const (
+	StageAnonymous     Stage = "anonymous"
+	StageKnown         Stage = "known"
+	StageRegistered    Stage = "registered"
+	StageAuthenticated Stage = "authenticated"
+)
+
+// rank orders stages from least to most known.
+func (s Stage) rank() int {
+	switch s {
+	case StageKnown:
+		return 1
+	case StageRegistered:
+		return 2
+	case StageAuthenticated:
+		return 3
+	}
+	return 0
+}
+
+// Identity is one person with every alias linked to them.
+type Identity struct {
+	ID        IdentityID
+	Stage     Stage
+	Region    string
+	Aliases   []Alias
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// StageFor returns the stage an alias kind implies on its own: an anonymous
+// cookie says nothing, an email, loyalty or social id makes a person known,
+// a customer or B2B account id makes them registered. Authentication is a
+// separate fact and is never implied by an alias.
+func StageFor(a Alias) Stage {
+	switch {
+	case a.Kind == KindCustomer || a.Kind == KindB2B:
+		return StageRegistered
+	case a.Kind == KindAnon:
+		return StageAnonymous
+	default:
+		return StageKnown
+	}
+}
+
+// Raise returns the higher of s and t.
+func (s Stage) Raise(t Stage) Stage {
+	if t.rank() > s.rank() {
+		return t
+	}
+	return s
+}

@@ -1,0 +1,122 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+// ErrLocked is returned by Open when another process holds the data directory.
+var ErrLocked = &engine.Error{Code: engine.CodeUnavailable, Message: "the data directory is in use by another rapport process (a running server?); stop it, or do this through the HTTP API"}
+
+// Options configures a DB. Start from DefaultOptions and change fields.
+type Options struct {
+	Dir string
+	// SyncWrites makes every committed write fsync before returning; true by
+	// default. Only bulk loaders that fsync at the end should turn it off.
+	SyncWrites bool
+	// Logger receives Badger's warnings and errors; nil discards them.
+	Logger *slog.Logger
+	// MemTableSize overrides Badger's memtable size in bytes when positive.
+	MemTableSize int64
+}
+
+// DefaultOptions returns the options the server uses for dir.
+func DefaultOptions(dir string) Options {
+	return Options{Dir: dir, SyncWrites: true}
+}
+
+// DB is Rapport's Badger store. It is safe for concurrent use.
+type DB struct {
+	bdb         *badger.DB
+	eventSeq    *badger.Sequence
+	identitySeq *badger.Sequence
+}
+
+// Open opens (creating if needed) the store in opts.Dir.
+func Open(opts Options) (*DB, error) {
+	bo := badger.DefaultOptions(opts.Dir).
+		WithSyncWrites(opts.SyncWrites).
+		WithLogger(badgerLogger{opts.Logger}).
+		WithLoggingLevel(badger.WARNING)
+	if opts.MemTableSize > 0 {
+		bo = bo.WithMemTableSize(opts.MemTableSize)
+	}
+	bdb, err := badger.Open(bo)
+	if err != nil {
+		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
+			return nil, ErrLocked
+		}
+		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
+	}
+	db := &DB{bdb: bdb}
+	if db.eventSeq, err = bdb.GetSequence([]byte("m/seq/event"), 4096); err == nil {
+		db.identitySeq, err = bdb.GetSequence([]byte("m/seq/identity"), 256)
+	}
+	if err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("open sequences: %w", err)
+	}
+	return db, nil
+}
+
+// Close releases the sequences and closes Badger, flushing everything.
+func (db *DB) Close() error {
+	err := errors.Join(db.eventSeq.Release(), db.identitySeq.Release())
+	return errors.Join(err, db.bdb.Close())
+}
+
+// Ping checks that the store can serve a read.
+func (db *DB) Ping(ctx context.Context) error {
+	if db.bdb.IsClosed() {
+		return engine.Errorf(engine.CodeUnavailable, "store is closed")
+	}
+	return db.bdb.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte("m/ping"))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// Sync fsyncs everything written so far.
+func (db *DB) Sync() error { return db.bdb.Sync() }
+
+// update runs fn in a read-write transaction, retrying when Badger reports a
+// conflict with a concurrent transaction.
+func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err = db.bdb.Update(fn)
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+	return engine.Errorf(engine.CodeUnavailable, "too many concurrent writes to the same records; retry")
+}
+
+// badgerLogger sends Badger's log lines to slog; nil discards them.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any) { b.log(slog.LevelError, f, a...) }
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.log(slog.LevelWarn, f, a...)
+}
+func (b badgerLogger) Infof(f string, a ...any)  { b.log(slog.LevelDebug, f, a...) }
+func (b badgerLogger) Debugf(f string, a ...any) { b.log(slog.LevelDebug, f, a...) }
+
+func (b badgerLogger) log(level slog.Level, f string, a ...any) {
+	if b.l != nil {
+		b.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
+	}
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+func encodeEvent(ev *engine.Event) []byte {
+	e := newEncoder(96 + len(ev.Item) + len(ev.ClientID))
+	e.string(ev.ClientID)
+	e.string(ev.Alias.String())
+	e.string(string(ev.Type))
+	e.string(ev.Item)
+	e.string(ev.Target)
+	e.float(ev.Quantity)
+	e.float(ev.Price)
+	e.string(ev.Currency)
+	e.string(ev.Source)
+	e.string(ev.Region)
+	e.float(ev.Weight)
+	e.attrs(ev.Attributes)
+	return e.buf
+}
+
+func decodeEvent(ref eventRef, val []byte) (engine.Event, error) {
+	d, err := newDecoder(val)
+	if err != nil {
+		return engine.Event{}, err
+	}
+	ev := engine.Event{ClientID: d.string()}
+	alias := d.string()
+	ev.Type = engine.EventType(d.string())
+	ev.Item = d.string()
+	ev.Target = d.string()
+	ev.Quantity = d.float()
+	ev.Price = d.float()
+	ev.Currency = d.string()
+	ev.Source = d.string()
+	ev.Region = d.string()
+	ev.Weight = d.float()
+	ev.Attributes = d.attrs()
+	ev.Time = ref.time()
+	if err := d.err(); err != nil {
+		return engine.Event{}, err
+	}
+	if ev.Alias, err = engine.ParseAlias(alias); err != nil {
+		return engine.Event{}, errCorrupt
+	}
+	return ev, nil
+}
+
+// AppendEvents stores a batch of validated events atomically: all of them or,
+// on error, none. An event whose client id is already stored is skipped and
+// counted as a duplicate. Unknown aliases become new identities. When it
+// returns without error the batch is on disk (with SyncWrites).
+func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.IngestResult, error) {
+	var res engine.IngestResult
+	now := time.Now().UTC()
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		res = engine.IngestResult{}
+		ids := make(map[engine.Alias]engine.IdentityID)
+		seen := make(map[string]bool)
+		for i := range events {
+			ev := &events[i]
+			if ev.ClientID != "" {
+				dup, err := isDuplicate(txn, ev.ClientID, seen)
+				if err != nil {
+					return err
+				}
+				if dup {
+					res.Duplicates++
+					continue
+				}
+			}
+			id, err := db.resolveOrCreate(txn, ids, ev.Alias, ev.Region, now)
+			if err != nil {
+				return err
+			}
+			eventID, err := db.eventSeq.Next()
+			if err != nil {
+				return fmt.Errorf("next event id: %w", err)
+			}
+			ref := newEventRef(id, ev.Time, eventID)
+			if err := txn.Set(ref.key(), encodeEvent(ev)); err != nil {
+				return fmt.Errorf("set event: %w", err)
+			}
+			if ev.ClientID != "" {
+				if err := txn.Set(dedupKey(ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
+					return fmt.Errorf("set dedup: %w", err)
+				}
+			}
+			res.Accepted++
+		}
+		return ctx.Err()
+	})
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return engine.IngestResult{}, engine.Errorf(engine.CodeTooLarge, "the batch is too large to store at once; send fewer events per request")
+	}
+	if err != nil {
+		return engine.IngestResult{}, fmt.Errorf("append events: %w", err)
+	}
+	return res, nil
+}
+
+func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, error) {
+	if seen[clientID] {
+		return true, nil
+	}
+	seen[clientID] = true
+	_, err := txn.Get(dedupKey(clientID))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return false, nil
+	default:
+		return false, fmt.Errorf("get dedup: %w", err)
+	}
+}
+
+// resolveOrCreate returns the identity of alias a, creating it (with region)
+// inside txn when it is new. ids caches answers within one transaction.
+func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]engine.IdentityID, a engine.Alias, region string, now time.Time) (engine.IdentityID, error) {
+	if id, ok := ids[a]; ok {
+		return id, nil
+	}
+	id, err := lookupAlias(txn, a)
+	if engine.ErrorCode(err) == engine.CodeNotFound {
+		var n uint64
+		if n, err = db.identitySeq.Next(); err != nil {
+			return 0, fmt.Errorf("next identity id: %w", err)
+		}
+		id = engine.IdentityID(n + 1) // 0 is never an identity
+		p := newIdentity(id, a, region, now)
+		ak, av, pk, pv := identityWrites(&p)
+		if err = txn.Set(ak, av); err == nil {
+			err = txn.Set(pk, pv)
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	ids[a] = id
+	return id, nil
+}
+
+// Events returns up to limit events of identity id, newest first, starting
+// at the position cursor names ("" for the newest). The returned cursor names
+// the next page's first event, or is "" when there are no more.
+func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, limit int) ([]engine.Event, string, error) {
+	prefix := eventPrefix(id)
+	seek := append(eventPrefix(id), bytes.Repeat([]byte{0xff}, 16)...)
+	if cursor != "" {
+		b, err := hex.DecodeString(cursor)
+		if err != nil || len(b) != 16 {
+			return nil, "", engine.Errorf(engine.CodeInvalid, "cursor is malformed; pass the next_cursor of a previous page")
+		}
+		seek = append(eventPrefix(id), b...)
+	}
+	var out []engine.Event
+	next := ""
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Reverse, opts.Prefix = true, prefix
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(seek); it.Valid(); it.Next() {
+			var ref eventRef
+			k := it.Item().Key()
+			copy(ref[:], k[len(prefixEvent):])
+			if len(out) == limit {
+				next = hex.EncodeToString(ref[8:]) // the first event not returned
+				break
+			}
+			var ev engine.Event
+			err := it.Item().Value(func(v []byte) (err error) {
+				ev, err = decodeEvent(ref, v)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			out = append(out, ev)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, next, err
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+// Loader writes validated events and items in bulk, for imports and the
+// demo. It batches writes without waiting for each to reach disk and fsyncs
+// once in Close, so nothing it wrote is durable before Close returns. It
+// assumes this process alone writes the identities it touches and is not
+// safe for concurrent use.
+type Loader struct {
+	db   *DB
+	wb   *badger.WriteBatch
+	ids  map[engine.Alias]engine.IdentityID
+	seen map[string]bool
+	now  time.Time
+}
+
+// NewLoader starts a bulk load.
+func (db *DB) NewLoader() *Loader {
+	return &Loader{
+		db: db, wb: db.bdb.NewWriteBatch(),
+		ids: make(map[engine.Alias]engine.IdentityID), seen: make(map[string]bool),
+		now: time.Now().UTC(),
+	}
+}
+
+// AddEvent writes a validated event under eventID, which the caller derives
+// from its source (a file row, a generator's counter) so that loading the
+// same data again rewrites the same keys. It reports false, without writing,
+// when the event's client id is already stored.
+func (l *Loader) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
+	if ev.ClientID != "" {
+		if l.seen[ev.ClientID] {
+			return false, nil
+		}
+		l.seen[ev.ClientID] = true
+		var dup bool
+		err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
+			dup, err = isDuplicate(txn, ev.ClientID, map[string]bool{})
+			return err
+		})
+		if err != nil || dup {
+			return false, err
+		}
+	}
+	id, err := l.identity(ev.Alias, ev.Region)
+	if err != nil {
+		return false, err
+	}
+	ref := newEventRef(id, ev.Time, eventID)
+	if err := l.wb.Set(ref.key(), encodeEvent(ev)); err != nil {
+		return false, fmt.Errorf("load event: %w", err)
+	}
+	if ev.ClientID != "" {
+		if err := l.wb.Set(dedupKey(ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
+			return false, fmt.Errorf("load dedup: %w", err)
+		}
+	}
+	return true, nil
+}
+
+func (l *Loader) identity(a engine.Alias, region string) (engine.IdentityID, error) {
+	if id, ok := l.ids[a]; ok {
+		return id, nil
+	}
+	var id engine.IdentityID
+	err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
+		id, err = lookupAlias(txn, a)
+		return err
+	})
+	if engine.ErrorCode(err) == engine.CodeNotFound {
+		n, err := l.db.identitySeq.Next()
+		if err != nil {
+			return 0, fmt.Errorf("next identity id: %w", err)
+		}
+		id = engine.IdentityID(n + 1)
+		p := newIdentity(id, a, region, l.now)
+		ak, av, pk, pv := identityWrites(&p)
+		if err := errors.Join(l.wb.Set(ak, av), l.wb.Set(pk, pv)); err != nil {
+			return 0, fmt.Errorf("load identity: %w", err)
+		}
+	} else if err != nil {
+		return 0, err
+	}
+	l.ids[a] = id
+	return id, nil
+}
+
+// PutItem writes (replaces) one validated catalog item.
+func (l *Loader) PutItem(it engine.Item) error {
+	it.UpdatedAt = l.now
+	if err := l.wb.Set(itemKey(it.ID), encodeItem(&it)); err != nil {
+		return fmt.Errorf("load item: %w", err)
+	}
+	return nil
+}
+
+// Close flushes every pending write and fsyncs. A Loader cannot be reused.
+func (l *Loader) Close() error {
+	if err := l.wb.Flush(); err != nil {
+		return fmt.Errorf("flush load: %w", err)
+	}
+	return l.db.Sync()
+}
+
+// Cancel drops writes not yet flushed; what was flushed stays.
+func (l *Loader) Cancel() { l.wb.Cancel() }
