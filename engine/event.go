@@ -115,7 +115,9 @@ func ParseEvent(data []byte, now time.Time) (Event, []FieldError) {
 		return Event{}, []FieldError{*fe}
 	}
 	var errs []FieldError
-	bad := func(field string, err error) { errs = append(errs, FieldError{Index: -1, Field: field, Reason: err.Error()}) }
+	bad := func(field string, err error) {
+		errs = append(errs, FieldError{Index: -1, Field: field, Reason: err.Error()})
+	}
 	e := Event{
 		ClientID: w.ID, Type: EventType(w.Type), Item: w.Item, Target: w.Target, Quantity: 1,
 		Currency: w.Currency, Time: now, Source: w.Source, Region: w.Region, Attributes: w.Attributes,

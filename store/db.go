@@ -120,3 +120,22 @@ func (b badgerLogger) log(level slog.Level, f string, a ...any) {
 		b.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(f, a...)), "component", "badger")
 	}
 }
+
+// Empty reports whether the store holds no events and no items.
+func (db *DB) Empty(ctx context.Context) (bool, error) {
+	empty := true
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		for _, p := range []string{prefixEvent, prefixItem} {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix, opts.PrefetchValues = []byte(p), false
+			it := txn.NewIterator(opts)
+			it.Rewind()
+			if it.Valid() {
+				empty = false
+			}
+			it.Close()
+		}
+		return nil
+	})
+	return empty, err
+}

@@ -1,0 +1,46 @@
+# Rapport — see README.md. Every target works on a fresh clone.
+GO      ?= go
+BIN     := bin/rapport
+DATA    ?= ./rapport-data
+ADDR    ?= 127.0.0.1:8080
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test bench lint check-deps fuzz clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rapport
+
+# run: fill $(DATA) with the demo shop if it is empty, make an admin and a
+# storefront key (printed), and serve on $(ADDR).
+run: build
+	@$(BIN) demo --data $(DATA) --if-empty
+	@admin=$$($(BIN) keys create --data $(DATA) --role admin --name make-run-admin --replace | tail -n 1) && \
+	 storefront=$$($(BIN) keys create --data $(DATA) --role storefront --name make-run-storefront --replace | tail -n 1) && \
+	 echo && echo "API keys (new each run; paste these into another shell):" && \
+	 echo "  export RAPPORT_ADMIN_KEY=$$admin" && \
+	 echo "  export RAPPORT_STOREFRONT_KEY=$$storefront" && echo
+	$(BIN) serve --data $(DATA) --addr $(ADDR)
+
+test: lint check-deps
+	$(GO) test ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	 if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+check-deps:
+	@bash .ci/check-deps
+
+# fuzz: a short run of every fuzz target (FUZZTIME per target).
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseAlias$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseItem$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,324 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"rapport/api"
+	"rapport/engine"
+	"rapport/store"
+)
+
+// env is a real server over a real Badger store in a temp dir, with one key
+// per role.
+type env struct {
+	t    *testing.T
+	url  string
+	db   *store.DB
+	api  *api.Server
+	keys map[engine.Role]string
+	ts   *httptest.Server
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	opts := store.DefaultOptions(t.TempDir())
+	opts.MemTableSize = 8 << 20
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, MaxBodyBytes: 1 << 20, Version: "test"}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { ts.Close(); db.Close() })
+	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts}
+	for _, r := range engine.Roles {
+		k, secret, err := engine.NewAPIKey(r, string(r), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CreateKey(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+		e.keys[r] = secret
+	}
+	return e
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+// errorOf returns the error object of an error response.
+func (r response) errorOf(t *testing.T) (code, message string, details []engine.FieldError) {
+	t.Helper()
+	var b struct {
+		Error struct {
+			Code    string              `json:"code"`
+			Message string              `json:"message"`
+			Details []engine.FieldError `json:"details"`
+		} `json:"error"`
+	}
+	r.json(t, &b)
+	return b.Error.Code, b.Error.Message, b.Error.Details
+}
+
+func (e *env) do(method, path, key string, body io.Reader) response {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.url+path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+func (e *env) admin(method, path, body string) response {
+	return e.do(method, path, e.keys[engine.RoleAdmin], strings.NewReader(body))
+}
+
+// storedEvents counts the events stored for alias (0 when it is unknown).
+func (e *env) storedEvents(alias string) int {
+	e.t.Helper()
+	r := e.admin("GET", "/v1/identities/"+alias+"/events?limit=1000", "")
+	if r.status == http.StatusNotFound {
+		return 0
+	}
+	var page struct{ Events []json.RawMessage }
+	r.json(e.t, &page)
+	return len(page.Events)
+}
+
+func TestIngestEvents(t *testing.T) {
+	e := newEnv(t)
+	batch := `[{"id":"e1","alias":"customer:1","type":"view","item":"SKU-1"},
+	           {"id":"e2","alias":"customer:1","type":"purchase","item":"SKU-1","quantity":2,"price":9.5,"currency":"EUR"}]`
+	r := e.do("POST", "/v1/events", e.keys[engine.RoleIngest], strings.NewReader(batch))
+	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":2,"duplicates":0}` {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r.header.Get("X-Request-ID") == "" {
+		t.Error("no X-Request-ID on the response")
+	}
+	// Re-sending is idempotent; NDJSON is accepted too.
+	nd := `{"id":"e2","alias":"customer:1","type":"purchase","item":"SKU-1"}` + "\n\n" + `{"id":"e3","alias":"customer:1","type":"view","item":"SKU-2"}` + "\n"
+	r = e.do("POST", "/v1/events", e.keys[engine.RoleStorefront], strings.NewReader(nd))
+	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":1,"duplicates":1}` {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if n := e.storedEvents("customer:1"); n != 3 {
+		t.Fatalf("stored %d events, want 3", n)
+	}
+}
+
+// TestIngestRejectsBadInput: each bad batch is a 4xx naming the problem,
+// and nothing of it is stored, not even its valid events.
+func TestIngestRejectsBadInput(t *testing.T) {
+	e := newEnv(t)
+	good := `{"alias":"customer:9","type":"view","item":"a"}`
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		field      string
+		msgHas     string
+	}{
+		{"MalformedJSON", `[` + good + `,{"alias":"customer:9",`, 400, "", "malformed JSON"},
+		{"MalformedNDJSONLine", good + "\n{oops}\n", 400, "", "malformed JSON"},
+		{"WrongType", `[` + good + `,{"alias":"customer:9","type":"view","item":"a","quantity":"3"}]`, 400, "quantity", "must be a number"},
+		{"UnknownEventType", `[` + good + `,{"alias":"customer:9","type":"teleport","item":"a"}]`, 400, "type", "not an event type"},
+		{"MissingItem", `[` + good + `,{"alias":"customer:9","type":"purchase"}]`, 400, "item", "required"},
+		{"NegativeQuantity", `[` + good + `,{"alias":"customer:9","type":"purchase","item":"a","quantity":-1}]`, 400, "quantity", "greater than 0"},
+		{"AbsurdPrice", `[` + good + `,{"alias":"customer:9","type":"purchase","item":"a","price":1e12,"currency":"EUR"}]`, 400, "price", "between"},
+		{"FutureTimestamp", `[` + good + `,{"alias":"customer:9","type":"view","item":"a","timestamp":"2999-01-01T00:00:00Z"}]`, 400, "timestamp", "future"},
+		{"BadAlias", `[` + good + `,{"alias":"customer 9","type":"view","item":"a"}]`, 400, "alias", "kind:value"},
+		{"UnknownField", `[` + good + `,{"alias":"customer:9","type":"view","item":"a","sku":"x"}]`, 400, "sku", "not a known field"},
+		{"Empty", ``, 400, "", "empty"},
+		{"EmptyArray", `[]`, 400, "", "no events"},
+		{"OversizeBody", `[` + strings.Repeat(good+",", 1<<20/len(good)) + good + `]`, 413, "", "exceeds"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/events", e.keys[engine.RoleIngest], strings.NewReader(tc.body))
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			code, msg, details := r.errorOf(t)
+			if code == "" || !strings.Contains(msg, tc.msgHas) && !slices.ContainsFunc(details, func(fe engine.FieldError) bool { return strings.Contains(fe.Reason, tc.msgHas) }) {
+				t.Fatalf("error %s %q %v does not mention %q", code, msg, details, tc.msgHas)
+			}
+			if tc.field != "" && !slices.ContainsFunc(details, func(fe engine.FieldError) bool { return fe.Field == tc.field && fe.Index == 1 }) {
+				t.Fatalf("details %v do not name field %q of event #1", details, tc.field)
+			}
+			if n := e.storedEvents("customer:9"); n != 0 {
+				t.Fatalf("%d events stored from a rejected batch", n)
+			}
+		})
+	}
+}
+
+func TestIngestBatchLimit(t *testing.T) {
+	e := newEnv(t)
+	s := &api.Server{Events: e.db, Items: e.db, Keys: e.db, Health: e.db, MaxBodyBytes: 8 << 20}
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	var b strings.Builder
+	for i := 0; i <= api.MaxBatch; i++ {
+		fmt.Fprintf(&b, `{"alias":"customer:big","type":"view","item":"a%d"}`+"\n", i)
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(b.String()))
+	req.Header.Set("Authorization", "Bearer "+e.keys[engine.RoleIngest])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "at most 10000") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if n := e.storedEvents("customer:big"); n != 0 {
+		t.Fatalf("%d events stored", n)
+	}
+}
+
+func TestItems(t *testing.T) {
+	e := newEnv(t)
+	r := e.do("PUT", "/v1/items", e.keys[engine.RoleIngest], strings.NewReader(
+		`[{"id":"SKU-1","title":"Mug","category":"Home > Kitchen","brand":"Acme","price":9.5,"currency":"EUR","attributes":{"color":"red"}},{"id":"SKU-2","available":false}]`))
+	if r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/items/SKU-1", e.keys[engine.RoleStorefront], nil)
+	var it struct {
+		ID, Title, Category string
+		Price               float64
+		Available           bool
+		Attributes          map[string]string
+	}
+	r.json(t, &it)
+	if r.status != 200 || it.Title != "Mug" || !it.Available || it.Attributes["color"] != "red" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/items/nope", e.keys[engine.RoleStorefront], nil); r.status != 404 {
+		t.Fatalf("missing item: %d", r.status)
+	}
+	r = e.do("PUT", "/v1/items", e.keys[engine.RoleIngest], strings.NewReader(`[{"id":"SKU-3"},{"id":"SKU-4","price":-1}]`))
+	if code, _, details := r.errorOf(t); r.status != 400 || code != "invalid" || details[0].Index != 1 || details[0].Field != "price" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/items/SKU-3", e.keys[engine.RoleStorefront], nil); r.status != 404 {
+		t.Fatalf("SKU-3 of a rejected batch was stored: %d", r.status)
+	}
+}
+
+// TestAuthorizationMatrix calls every /v1 route with every role, no key, an
+// unknown key and a revoked key, and checks 401/403 against the route table.
+func TestAuthorizationMatrix(t *testing.T) {
+	e := newEnv(t)
+	k, revoked, _ := engine.NewAPIKey(engine.RoleAdmin, "gone", time.Now())
+	if err := e.db.CreateKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.admin("DELETE", "/v1/keys/"+k.ID, ""); r.status != 200 {
+		t.Fatalf("revoke: %d %s", r.status, r.body)
+	}
+	table := e.api.RouteRoles()
+	if len(table) == 0 {
+		t.Fatal("no routes")
+	}
+	for route, allowed := range table {
+		method, path, _ := strings.Cut(route, " ")
+		path = strings.NewReplacer("{alias}", "customer:1", "{item}", "SKU-1", "{id}", "key_none").Replace(path)
+		for _, tc := range []struct {
+			who    string
+			key    string
+			status int
+		}{{"no key", "", 401}, {"unknown key", "rpk_nope", 401}, {"revoked key", revoked, 401}} {
+			if r := e.do(method, path, tc.key, strings.NewReader("{}")); r.status != tc.status {
+				t.Errorf("%s with %s: %d, want %d", route, tc.who, r.status, tc.status)
+			}
+		}
+		for _, role := range engine.Roles {
+			r := e.do(method, path, e.keys[role], strings.NewReader("{}"))
+			if slices.Contains(allowed, role) {
+				if r.status == 401 || r.status == 403 {
+					t.Errorf("%s as %s: %d, but the role is allowed: %s", route, role, r.status, r.body)
+				}
+			} else if r.status != 403 {
+				t.Errorf("%s as %s: %d, want 403", route, role, r.status)
+			}
+		}
+	}
+}
+
+func TestKeysOverHTTP(t *testing.T) {
+	e := newEnv(t)
+	r := e.admin("POST", "/v1/keys", `{"role":"storefront","name":"shop"}`)
+	var created struct {
+		Key    struct{ ID, Role string }
+		Secret string
+	}
+	r.json(t, &created)
+	if r.status != 201 || !strings.HasPrefix(created.Secret, engine.SecretPrefix) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/items/x", created.Secret, nil); r.status != 404 {
+		t.Fatalf("new key: %d", r.status)
+	}
+	list := e.admin("GET", "/v1/keys", "")
+	if strings.Contains(string(list.body), created.Secret) || strings.Contains(string(list.body), "hash") {
+		t.Fatal("key list shows a secret or hash")
+	}
+	if r := e.admin("POST", "/v1/keys", `{"role":"root"}`); r.status != 400 {
+		t.Fatalf("bad role: %d", r.status)
+	}
+	e.admin("DELETE", "/v1/keys/"+created.Key.ID, "")
+	if r := e.do("GET", "/v1/items/x", created.Secret, nil); r.status != 401 {
+		t.Fatalf("revoked key: %d", r.status)
+	}
+	if r := e.admin("DELETE", "/v1/keys/key_missing", ""); r.status != 404 {
+		t.Fatalf("revoking a missing key: %d", r.status)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	e := newEnv(t)
+	if r := e.do("GET", "/healthz", "", nil); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	if r := e.do("GET", "/readyz", "", nil); r.status != 200 {
+		t.Fatal(r.status)
+	}
+	e.api.Drain()
+	if r := e.do("GET", "/readyz", "", nil); r.status != 503 {
+		t.Fatalf("draining: %d", r.status)
+	}
+	if r := e.do("GET", "/v1/nothing", "", nil); r.status != 404 {
+		t.Fatalf("unknown route: %d", r.status)
+	}
+}

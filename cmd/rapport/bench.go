@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return usagef("bench needs a target: rapport bench ingest")
+	}
+	fs := newFlagSet("bench ingest", "bench ingest --url URL --key KEY [flags]", stderr)
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	key := fs.String("key", "", "an API key that may POST /v1/events")
+	batch := fs.Int("batch", 500, "events per request")
+	conc := fs.Int("concurrency", 4, "requests in flight")
+	duration := fs.Duration("duration", 20*time.Second, "how long to send (at most 10m)")
+	identities := fs.Int("identities", 100_000, "distinct customer aliases to spread events over")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if rest, err := fs.parse(args[1:]); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("bench ingest takes no arguments")
+	}
+	u, err := url.Parse(*target)
+	if err != nil || u.Hostname() == "" {
+		return usagef("--url %q is not a URL", *target)
+	}
+	if !isLoopback(u.Hostname()) {
+		return usagef("--url must point at this machine (127.0.0.0/8, ::1 or localhost): a load test never targets another host")
+	}
+	switch {
+	case *key == "":
+		return usagef("--key is required")
+	case *batch < 1 || *batch > 10_000:
+		return usagef("--batch must be 1 to 10000")
+	case *conc < 1 || *conc > 256:
+		return usagef("--concurrency must be 1 to 256")
+	case *duration <= 0 || *duration > 10*time.Minute:
+		return usagef("--duration must be positive and at most 10m")
+	case *identities < 1:
+		return usagef("--identities must be positive")
+	}
+	res, err := benchIngest(ctx, u.JoinPath("/v1/events").String(), *key, *batch, *conc, *duration, *identities)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "sent %s events in %s batches of %d over %.1fs with %d in flight\n", commas(int64(res.Events)), commas(int64(res.Batches)), *batch, res.Seconds, *conc)
+	fmt.Fprintf(stdout, "throughput  %s events/s\n", commas(int64(res.EventsPerSecond)))
+	fmt.Fprintf(stdout, "batch latency  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms  max %.1f ms\n", res.P50ms, res.P95ms, res.P99ms, res.MaxMs)
+	if len(res.Errors) > 0 {
+		fmt.Fprintf(stdout, "errors  %v\n", res.Errors)
+		return fmt.Errorf("%d batches failed", res.Failed)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+type benchResult struct {
+	Events          int            `json:"events"`
+	Batches         int            `json:"batches"`
+	Failed          int            `json:"failed"`
+	Errors          map[string]int `json:"errors,omitempty"`
+	Seconds         float64        `json:"seconds"`
+	EventsPerSecond float64        `json:"events_per_second"`
+	P50ms           float64        `json:"p50_ms"`
+	P95ms           float64        `json:"p95_ms"`
+	P99ms           float64        `json:"p99_ms"`
+	MaxMs           float64        `json:"max_ms"`
+}
+
+// benchIngest posts generated batches from conc workers until the duration
+// ends, and measures each batch's round trip.
+func benchIngest(ctx context.Context, endpoint, key string, batch, conc int, d time.Duration, identities int) (benchResult, error) {
+	var runID [4]byte
+	_, _ = rand.Read(runID[:])
+	prefix := hex.EncodeToString(runID[:])
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: time.Minute}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		res       = benchResult{Errors: map[string]int{}}
+		wg        sync.WaitGroup
+	)
+	start := time.Now()
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var buf bytes.Buffer
+			for n := 0; ctx.Err() == nil; n++ {
+				buf.Reset()
+				writeBatch(&buf, rng, fmt.Sprintf("%s-%d-%d", prefix, w, n), batch, identities)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(buf.Bytes()))
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Content-Type", "application/json")
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				lat := time.Since(t0)
+				if ctx.Err() != nil {
+					if resp != nil {
+						resp.Body.Close()
+					}
+					return // cut off by the deadline: not counted
+				}
+				mu.Lock()
+				switch {
+				case err != nil:
+					res.Failed++
+					res.Errors[err.Error()]++
+				case resp.StatusCode != http.StatusOK:
+					res.Failed++
+					res.Errors[resp.Status]++
+				default:
+					res.Batches++
+					res.Events += batch
+					latencies = append(latencies, lat)
+				}
+				mu.Unlock()
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	res.Seconds = time.Since(start).Seconds()
+	res.EventsPerSecond = float64(res.Events) / res.Seconds
+	slices.Sort(latencies)
+	q := func(p float64) float64 {
+		if len(latencies) == 0 {
+			return 0
+		}
+		i := int(math.Ceil(p*float64(len(latencies)))) - 1
+		return float64(latencies[max(i, 0)].Microseconds()) / 1000
+	}
+	res.P50ms, res.P95ms, res.P99ms, res.MaxMs = q(0.50), q(0.95), q(0.99), q(1)
+	if len(res.Errors) == 0 {
+		res.Errors = nil
+	}
+	return res, nil
+}
+
+var benchTypes = []string{"view", "view", "view", "view", "add_to_cart", "purchase"}
+
+// writeBatch appends a JSON array of n synthetic events with unique ids.
+func writeBatch(buf *bytes.Buffer, rng *mrand.Rand, batchID string, n, identities int) {
+	now := time.Now().UTC()
+	buf.WriteByte('[')
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		b := buf.AvailableBuffer()
+		b = append(b, `{"id":"`...)
+		b = append(b, batchID...)
+		b = append(b, '-')
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `","alias":"customer:bench-`...)
+		b = strconv.AppendInt(b, int64(rng.IntN(identities)), 10)
+		b = append(b, `","type":"`...)
+		b = append(b, benchTypes[rng.IntN(len(benchTypes))]...)
+		b = append(b, `","item":"SKU-`...)
+		b = strconv.AppendInt(b, int64(1+rng.IntN(2000)), 10)
+		b = append(b, `","quantity":1,"price":`...)
+		b = strconv.AppendFloat(b, float64(100+rng.IntN(9900))/100, 'f', 2, 64)
+		b = append(b, `,"currency":"EUR","timestamp":"`...)
+		b = now.Add(-time.Duration(rng.IntN(3600))*time.Second).AppendFormat(b, time.RFC3339)
+		b = append(b, `","source":"web","region":"UK"}`...)
+		buf.Write(b)
+	}
+	buf.WriteByte(']')
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// envName is the environment variable that gives a flag's default.
+func envName(flagName string) string {
+	return "RAPPORT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// flagSet is a flag.FlagSet whose every flag takes its default from
+// RAPPORT_<NAME> when that is set, and whose usage names the variable.
+type flagSet struct {
+	*flag.FlagSet
+	envErr error
+}
+
+func newFlagSet(name, usage string, stderr io.Writer) *flagSet {
+	fs := &flagSet{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: rapport %s\n\nflags (each also read from RAPPORT_<FLAG> in the environment):\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func (fs *flagSet) env(name string) (string, bool) {
+	return os.LookupEnv(envName(name))
+}
+
+func (fs *flagSet) String(name, def, usage string) *string {
+	if v, ok := fs.env(name); ok {
+		def = v
+	}
+	return fs.FlagSet.String(name, def, usage+" ["+envName(name)+"]")
+}
+
+func (fs *flagSet) Bool(name string, def bool, usage string) *bool {
+	if v, ok := fs.env(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			fs.envErr = fmt.Errorf("%s=%q is not true or false", envName(name), v)
+		}
+		def = b
+	}
+	return fs.FlagSet.Bool(name, def, usage+" ["+envName(name)+"]")
+}
+
+func (fs *flagSet) Int(name string, def int, usage string) *int {
+	if v, ok := fs.env(name); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fs.envErr = fmt.Errorf("%s=%q is not an integer", envName(name), v)
+		}
+		def = n
+	}
+	return fs.FlagSet.Int(name, def, usage+" ["+envName(name)+"]")
+}
+
+func (fs *flagSet) Int64(name string, def int64, usage string) *int64 {
+	if v, ok := fs.env(name); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			fs.envErr = fmt.Errorf("%s=%q is not an integer", envName(name), v)
+		}
+		def = n
+	}
+	return fs.FlagSet.Int64(name, def, usage+" ["+envName(name)+"]")
+}
+
+func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := fs.env(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			fs.envErr = fmt.Errorf("%s=%q is not a duration such as 30s", envName(name), v)
+		}
+		def = d
+	}
+	return fs.FlagSet.Duration(name, def, usage+" ["+envName(name)+"]")
+}
+
+// parse parses args, allowing flags after positional arguments
+// (rapport import events FILE --preset x), and returns the positionals.
+func (fs *flagSet) parse(args []string) ([]string, error) {
+	if fs.envErr != nil {
+		return nil, fs.envErr
+	}
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// globals are the flags every subcommand takes.
+type globals struct {
+	data      *string
+	logLevel  *string
+	logFormat *string
+}
+
+func addGlobals(fs *flagSet) *globals {
+	return &globals{
+		data:      fs.String("data", "./rapport-data", "data directory"),
+		logLevel:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
+		logFormat: fs.String("log-format", "text", "log format: text or json"),
+	}
+}
+
+// logger builds the slog logger the globals ask for, writing to w.
+func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*g.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", *g.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch *g.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q is not text or json", *g.logFormat)
+}

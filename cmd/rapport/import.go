@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"rapport/engine"
+	"rapport/engine/importer"
+	"rapport/store"
+)
+
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "events" && args[0] != "items") {
+		return usagef("import needs what to import: rapport import events FILE, or rapport import items FILE")
+	}
+	what := args[0]
+	fs := newFlagSet("import "+what, "import "+what+" FILE [flags]", stderr)
+	g := addGlobals(fs)
+	format := fs.String("format", "", "csv, tsv or ndjson (default: from the file name)")
+	mapping := fs.String("map", "", "field=COLUMN,... (events: identity, item, time, quantity, price, currency, type, region, source, weight, id, target, title, category, brand; items: id, title, category, brand, price, currency, available)")
+	preset := fs.String("preset", "", "a known data set: online-retail")
+	identityKind := fs.String("identity-kind", "", "alias kind for bare identity values, e.g. customer")
+	typ := fs.String("type", "", "event type when there is no type column")
+	layout := fs.String("time-layout", "", "Go time layout of the time column, or unix / unix_ms (default RFC 3339)")
+	currency := fs.String("currency", "", "currency when there is no currency column")
+	source := fs.String("source", "", "event source when there is no source column")
+	guests := fs.String("guests", "anon", "online-retail rows without a CustomerID: anon (one visitor per invoice) or skip")
+	strict := fs.Bool("strict", false, "check every row first and import nothing if any is bad")
+	rejects := fs.String("rejects", "", "write rejected rows with their reasons to this file")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	rest, err := fs.parse(args[1:])
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("import %s takes one FILE", what)
+	}
+	fields := importer.EventFields
+	if what == "items" {
+		fields = importer.ItemFields
+	}
+	m, err := importer.ParseMap(*mapping, fields)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	opts := importer.Options{
+		Name: rest[0], Map: m, IdentityKind: *identityKind, Type: engine.EventType(*typ), TimeLayout: *layout,
+		Currency: *currency, Source: *source, Preset: *preset, Guests: *guests, Strict: *strict,
+	}
+	if *format != "" {
+		if opts.Format, err = importer.ParseFormat(*format); err != nil {
+			return usagef("--format: %v", err)
+		}
+	}
+	do := importer.Events
+	if what == "items" {
+		do = importer.Items
+	}
+	if *strict {
+		if err := importFile(ctx, rest[0], do, importer.Discard, opts, stderr); err != nil {
+			return err
+		}
+	}
+	opts.Strict = false
+	if *rejects != "" {
+		f, err := os.Create(*rejects)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.Rejects = f
+	}
+	db, err := store.Open(store.Options{Dir: *g.data, SyncWrites: false})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	loader := db.NewLoader()
+	var sum importer.Summary
+	opts.Progress = nil
+	sum, err = importRun(ctx, rest[0], do, loader, opts, stderr)
+	if err != nil {
+		loader.Cancel()
+		db.Close()
+		return err
+	}
+	if err := loader.Close(); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	return printSummary(stdout, what, sum, elapsed, *g.data, *asJSON)
+}
+
+type importFunc func(context.Context, io.Reader, importer.Writer, importer.Options) (importer.Summary, error)
+
+// importFile runs a dry pass for --strict.
+func importFile(ctx context.Context, path string, do importFunc, w importer.Writer, opts importer.Options, stderr io.Writer) error {
+	if path == "-" {
+		return usagef("--strict needs a file it can read twice, not standard input")
+	}
+	_, err := importRun(ctx, path, do, w, opts, stderr)
+	return err
+}
+
+// importRun opens path ("-" for standard input) and imports it, with a
+// progress bar when stderr is a terminal.
+func importRun(ctx context.Context, path string, do importFunc, w importer.Writer, opts importer.Options, stderr io.Writer) (importer.Summary, error) {
+	var in io.Reader = os.Stdin
+	var size int64
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return importer.Summary{}, err
+		}
+		defer f.Close()
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		in = f
+	} else if opts.Format == "" && opts.Preset == "" {
+		return importer.Summary{}, usagef("reading standard input needs --format")
+	}
+	cr := &countingReader{r: in}
+	if isTerminal(stderr) {
+		bar := &progressBar{w: stderr, in: cr, total: size, start: time.Now()}
+		opts.Progress = bar.update
+		defer bar.finish()
+	}
+	return do(ctx, cr, w, opts)
+}
+
+func printSummary(w io.Writer, what string, sum importer.Summary, elapsed time.Duration, dataDir string, asJSON bool) error {
+	size, _ := diskUsage(dataDir)
+	rate := float64(sum.Rows) / elapsed.Seconds()
+	if asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{
+			"rows": sum.Rows, "imported": sum.Imported, "skipped": sum.Skipped, "skipped_total": sum.SkippedTotal(),
+			"items": sum.Items, "items_skipped": sum.ItemsSkipped, "seconds": elapsed.Seconds(), "rows_per_second": rate,
+			"data_dir": dataDir, "data_dir_bytes": size,
+		})
+	}
+	fmt.Fprintf(w, "read      %s rows in %.2fs (%s rows/s)\n", commas(int64(sum.Rows)), elapsed.Seconds(), commas(int64(rate)))
+	fmt.Fprintf(w, "imported  %s %s\n", commas(int64(sum.Imported)), what)
+	fmt.Fprintf(w, "skipped   %s rows\n", commas(int64(sum.SkippedTotal())))
+	for _, r := range importer.Reasons(sum.Skipped) {
+		fmt.Fprintf(w, "  %10s  %s\n", commas(int64(sum.Skipped[r])), r)
+	}
+	if what == "events" && (sum.Items > 0 || len(sum.ItemsSkipped) > 0) {
+		fmt.Fprintf(w, "catalog   %s items written\n", commas(int64(sum.Items)))
+		for _, r := range importer.Reasons(sum.ItemsSkipped) {
+			fmt.Fprintf(w, "  %10s  items left out: %s\n", commas(int64(sum.ItemsSkipped[r])), r)
+		}
+	}
+	fmt.Fprintf(w, "data dir  %s (%s on disk)\n", dataDir, humanBytes(size))
+	return nil
+}
+
+// diskUsage sums the disk blocks used under dir (like du), not apparent
+// sizes, since Badger preallocates sparse files.
+func diskUsage(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			total += st.Blocks * 512
+		} else if !d.IsDir() {
+			total += info.Size()
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	return total, err
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

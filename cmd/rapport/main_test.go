@@ -1,0 +1,278 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the rapport binary once, for tests that run it as a
+// separate process.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rapport-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "rapport")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build rapport: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// rapport runs the binary to completion and returns its stdout.
+func rapport(t *testing.T, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("rapport %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// createKey makes a key with the CLI and returns its secret (the last line).
+func createKey(t *testing.T, data, role string) string {
+	t.Helper()
+	out := strings.TrimSpace(rapport(t, "keys", "create", "--data", data, "--role", role))
+	lines := strings.Split(out, "\n")
+	return lines[len(lines)-1]
+}
+
+// serverProcess is rapport serve running as a child process.
+type serverProcess struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func startServer(t *testing.T, data string) *serverProcess {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "error")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProcess{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "rapport: listening on "); ok {
+				lines <- u
+			}
+		}
+	}()
+	select {
+	case p.url = <-lines:
+	case <-p.done:
+		t.Fatal("server exited before listening")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("server did not start")
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+func post(url, key string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest("POST", url+"/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+const crashBatch = 200
+
+func crashBatchBody(n int) []byte {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i := 0; i < crashBatch; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"crash-%d-%d","alias":"customer:crash-%d","type":"view","item":"SKU-%d"}`, n, i, n, i)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
+}
+
+// TestCrashKeepsAcknowledgedEvents posts batches from several clients, kills
+// the server with SIGKILL mid-stream, restarts it, and checks that every
+// acknowledged batch is there in full and no batch is there in part.
+func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	data := t.TempDir()
+	ingest := createKey(t, data, "ingest")
+	admin := createKey(t, data, "admin")
+	srv := startServer(t, data)
+
+	var (
+		mu    sync.Mutex
+		acked []int
+		sent  int
+		wg    sync.WaitGroup
+	)
+	next := make(chan int)
+	go func() {
+		defer close(next)
+		for n := 0; n < 100000; n++ {
+			select {
+			case next <- n:
+			case <-srv.done:
+				return
+			}
+		}
+	}()
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				mu.Lock()
+				sent = max(sent, n+1)
+				mu.Unlock()
+				status, body, err := post(srv.url, ingest, crashBatchBody(n))
+				if err != nil {
+					return // the server is gone
+				}
+				if status != http.StatusOK {
+					t.Errorf("batch %d: %d %s", n, status, body)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, n)
+				mu.Unlock()
+			}
+		}()
+	}
+	// Kill while requests are in flight, once a fair number are acknowledged.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 100 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown, no flush
+		t.Fatal(err)
+	}
+	<-srv.done
+	wg.Wait()
+	if len(acked) < 100 {
+		t.Fatalf("only %d batches acknowledged before the deadline", len(acked))
+	}
+
+	srv = startServer(t, data)
+	count := func(n int) int {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/identities/customer:crash-%d/events?limit=1000", srv.url, n), nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			return 0
+		}
+		var page struct{ Events []json.RawMessage }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Events)
+	}
+	ackedSet := map[int]bool{}
+	for _, n := range acked {
+		ackedSet[n] = true
+		if got := count(n); got != crashBatch {
+			t.Errorf("acknowledged batch %d has %d of %d events after the crash", n, got, crashBatch)
+		}
+	}
+	unackedKept := 0
+	for n := 0; n < sent; n++ {
+		if ackedSet[n] {
+			continue
+		}
+		switch got := count(n); got {
+		case 0:
+		case crashBatch:
+			unackedKept++ // written, but killed before the reply went out
+		default:
+			t.Errorf("unacknowledged batch %d is half-written: %d events", n, got)
+		}
+	}
+	t.Logf("%d batches acknowledged and all present; %d in flight at the kill, %d of those stored whole", len(acked), sent-len(acked), unackedKept)
+	// Re-sending an acknowledged batch after the restart is a duplicate.
+	status, body, err := post(srv.url, ingest, crashBatchBody(acked[0]))
+	if err != nil || status != 200 || !strings.Contains(string(body), fmt.Sprintf(`"duplicates":%d`, crashBatch)) {
+		t.Fatalf("resend after restart: %d %s %v", status, body, err)
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"keys", "create", "--data", t.TempDir(), "--role", "root"}, io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "not one of") {
+		t.Fatalf("bad role: exit %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	code = run(context.Background(), []string{"import", "events", "x.csv", "--map", "colour=x"}, io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "unknown field") {
+		t.Fatalf("bad map: exit %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"frobnicate"}, io.Discard, &stderr); code != 2 {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	t.Setenv("RAPPORT_ADDR", "not-an-address")
+	stderr.Reset()
+	if code := run(context.Background(), []string{"serve", "--data", t.TempDir()}, io.Discard, &stderr); code != 1 || !strings.Contains(stderr.String(), "not-an-address") {
+		t.Fatalf("RAPPORT_ADDR not used as the default: exit %d, %s", code, stderr.String())
+	}
+}
+
+// TestLockedDataDir: a second process on a served data dir gets a clear error.
+func TestLockedDataDir(t *testing.T) {
+	data := t.TempDir()
+	startServer(t, data)
+	cmd := exec.Command(binary, "keys", "list", "--data", data)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another rapport process") {
+		t.Fatalf("keys list on a served dir: %v %s", err, out)
+	}
+}

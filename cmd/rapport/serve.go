@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"rapport/api"
+	"rapport/store"
+)
+
+// Server is a running rapport serve: the store, the API and the listener.
+// Tests start it on 127.0.0.1:0 and read Addr.
+type Server struct {
+	Addr         string // listen address; after Open, the bound address
+	DataDir      string
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+
+	db   *store.DB
+	api  *api.Server
+	http *http.Server
+	ln   net.Listener
+	done chan error
+}
+
+// Open opens the store and starts listening; it does not block.
+func (s *Server) Open() error {
+	db, err := store.Open(store.Options{Dir: s.DataDir, SyncWrites: true, Logger: s.Logger})
+	if err != nil {
+		return err
+	}
+	s.db = db
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Logger: s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version}
+	s.http = &http.Server{
+		Handler:           s.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+	}
+	if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
+		db.Close()
+		return fmt.Errorf("listen on %s: %w", s.Addr, err)
+	}
+	s.Addr = s.ln.Addr().String()
+	s.done = make(chan error, 1)
+	go func() { s.done <- s.http.Serve(s.ln) }()
+	return nil
+}
+
+// Close stops accepting requests, lets in-flight ones finish (up to the
+// context's deadline), then closes the store.
+func (s *Server) Close(ctx context.Context) error {
+	s.api.Drain()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		s.http.Close()
+	}
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return errors.Join(err, s.db.Close())
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [flags]", stderr)
+	g := addGlobals(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
+	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests")
+	rest, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("serve takes no arguments, got %q", rest)
+	}
+	if *maxBody < 1024 {
+		return usagef("--max-body must be at least 1024 bytes")
+	}
+	logger, err := g.logger(stderr)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger}
+	if err := s.Open(); err != nil {
+		return err
+	}
+	logger.Info("listening", "addr", s.Addr, "data", *g.data, "version", version)
+	fmt.Fprintf(stdout, "rapport: listening on http://%s\n", s.Addr)
+	select {
+	case <-ctx.Done():
+	case err := <-s.done:
+		s.done <- err
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), *drain)
+	defer cancel()
+	return s.Close(sctx)
+}

@@ -1,0 +1,291 @@
+package importer
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"rapport/engine"
+)
+
+// Events imports events from r. Rows are validated like events sent to the
+// API. Catalog columns (title, category, brand), where mapped, also fill the
+// catalog: each item takes the last non-empty value seen and the last
+// positive price. Importing the same file twice writes the same keys again:
+// every event's id derives from its row (its client id, or its content and
+// how often that content appeared before), so nothing is duplicated.
+func Events(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	p, err := presetFor(&opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	rawNDJSON := len(opts.Map) == 0 && (opts.Format == FormatNDJSON || opts.Format == "" && isNDJSONName(opts.Name))
+	rr, _, err := open(r, opts, !rawNDJSON)
+	if err != nil {
+		return Summary{}, err
+	}
+	im := &eventImport{run: newRun(opts), w: w, preset: p, seen: map[uint64]uint32{}, catalog: map[string]*engine.Item{}}
+	if rawNDJSON {
+		err = im.each(ctx, rr, im.rawRow)
+	} else {
+		if im.cols, err = resolveColumns(rr.header(), opts.Map, EventFields); err != nil {
+			return Summary{}, err
+		}
+		if err := im.checkColumns(); err != nil {
+			return Summary{}, err
+		}
+		im.catalogCols = im.cols.has("title") || im.cols.has("category") || im.cols.has("brand")
+		im.header = map[string]int{}
+		for i, h := range rr.header() {
+			im.header[h] = i
+		}
+		err = im.each(ctx, rr, im.mappedRow)
+	}
+	if err != nil {
+		return im.sum, err
+	}
+	return im.sum, im.writeCatalog()
+}
+
+func isNDJSONName(name string) bool {
+	f, err := DetectFormat(name)
+	return err == nil && f == FormatNDJSON
+}
+
+type eventImport struct {
+	*run
+	w           Writer
+	cols        columns
+	preset      *preset
+	seen        map[uint64]uint32 // row hash → occurrences so far
+	catalog     map[string]*engine.Item
+	catalogCols bool
+	header      map[string]int // column name → index, for presets
+}
+
+func (im *eventImport) checkColumns() error {
+	switch {
+	case !im.cols.has("identity"):
+		return fmt.Errorf("no identity column: pass --map identity=COLUMN")
+	case !im.cols.has("time"):
+		return fmt.Errorf("no time column: pass --map time=COLUMN (and --time-layout if it is not RFC 3339)")
+	case !im.cols.has("type") && im.opts.Type == "":
+		return fmt.Errorf("no type column: pass --map type=COLUMN or --type TYPE")
+	case im.opts.Type != "" && !im.opts.Type.Valid():
+		return fmt.Errorf("--type %q is not an event type", im.opts.Type)
+	}
+	return nil
+}
+
+// rawRow imports an NDJSON line in the API's event format.
+func (im *eventImport) rawRow(r row) (*rejection, error) {
+	ev, errs := engine.ParseEvent(r.raw, im.opts.Now)
+	if len(errs) > 0 {
+		return fieldReject(errs), nil
+	}
+	return im.add(&ev, im.rowID(ev.ClientID, [][]byte{r.raw}))
+}
+
+// mappedRow imports a CSV/TSV row or a flattened NDJSON object via columns.
+func (im *eventImport) mappedRow(r row) (*rejection, error) {
+	ev, rej := im.convert(r.fields)
+	if rej != nil {
+		return rej, nil
+	}
+	if errs := ev.Validate(im.opts.Now); len(errs) > 0 {
+		return fieldReject(errs), nil
+	}
+	fields := make([][]byte, len(r.fields))
+	for i, f := range r.fields {
+		fields[i] = []byte(f)
+	}
+	rej, err := im.add(&ev, im.rowID(ev.ClientID, fields))
+	if rej == nil && err == nil && im.catalogCols {
+		im.remember(&ev, r.fields)
+	}
+	return rej, err
+}
+
+func (im *eventImport) add(ev *engine.Event, id uint64) (*rejection, error) {
+	ok, err := im.w.AddEvent(ev, id)
+	if err != nil {
+		return nil, fmt.Errorf("write event: %w", err)
+	}
+	if !ok {
+		return reject("duplicate id", "an event with id %q is already stored", ev.ClientID), nil
+	}
+	im.sum.Imported++
+	return nil, nil
+}
+
+// convert builds an event from mapped columns, applying defaults and the
+// preset. Validation is left to the caller.
+func (im *eventImport) convert(f []string) (engine.Event, *rejection) {
+	c, o := im.cols, im.opts
+	ev := engine.Event{
+		ClientID: c.get(f, "id"), Item: c.get(f, "item"), Target: c.get(f, "target"),
+		Type: o.Type, Currency: o.Currency, Source: o.Source, Region: c.get(f, "region"), Quantity: 1,
+	}
+	if c.has("type") {
+		ev.Type = engine.EventType(strings.ToLower(c.get(f, "type")))
+	}
+	if c.has("currency") {
+		if v := c.get(f, "currency"); v != "" {
+			ev.Currency = strings.ToUpper(v)
+		}
+	}
+	if c.has("source") {
+		if v := c.get(f, "source"); v != "" {
+			ev.Source = v
+		}
+	}
+	var err error
+	if ev.Time, err = parseTime(c.get(f, "time"), o.TimeLayout); err != nil {
+		return ev, reject("invalid time", "time %v", err)
+	}
+	for _, num := range []struct {
+		field string
+		dst   *float64
+	}{{"quantity", &ev.Quantity}, {"price", &ev.Price}, {"weight", &ev.Weight}} {
+		v := c.get(f, num.field)
+		if v == "" {
+			continue
+		}
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return ev, reject("invalid "+num.field, "%s %q is not a number", num.field, v)
+		}
+		*num.dst = x
+	}
+	// A purchase with a negative quantity is a return of that many.
+	if ev.Quantity < 0 && ev.Type == engine.EventPurchase {
+		ev.Type, ev.Quantity = engine.EventReturn, -ev.Quantity
+	}
+	identity := c.get(f, "identity")
+	if im.preset != nil {
+		col := func(name string) string {
+			if i, ok := im.header[name]; ok && i < len(f) {
+				return strings.TrimSpace(f[i])
+			}
+			return ""
+		}
+		if rej := im.preset.adjust(col, &ev, &identity); rej != nil {
+			return ev, rej
+		}
+	}
+	if identity == "" {
+		return ev, reject("no identity", "the identity column is empty")
+	}
+	if o.IdentityKind != "" && !strings.Contains(identity, ":") {
+		identity = o.IdentityKind + ":" + identity
+	}
+	if ev.Alias, err = engine.ParseAlias(identity); err != nil {
+		return ev, reject("invalid identity", "identity %q: %v", identity, err)
+	}
+	return ev, nil
+}
+
+// parseTime reads a time by layout: a Go layout, "unix" (seconds, maybe
+// fractional) or "unix_ms"; RFC 3339 when layout is empty.
+func parseTime(v, layout string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, fmt.Errorf("is empty")
+	}
+	switch layout {
+	case "unix":
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e11 {
+			return time.Time{}, fmt.Errorf("%q is not a Unix time in seconds", v)
+		}
+		sec, frac := math.Modf(x)
+		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	case "unix_ms":
+		x, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || x > 1e14 || x < -1e14 {
+			return time.Time{}, fmt.Errorf("%q is not a Unix time in milliseconds", v)
+		}
+		return time.UnixMilli(x).UTC(), nil
+	case "":
+		layout = time.RFC3339Nano
+	}
+	t, err := time.Parse(layout, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q does not match the layout %q", v, layout)
+	}
+	return t.UTC(), nil
+}
+
+// rowID derives an event id: from the client id when there is one, else
+// from the row's content and the number of identical rows before it.
+func (im *eventImport) rowID(clientID string, fields [][]byte) uint64 {
+	if clientID != "" {
+		return fnv64([]byte("id\x00" + clientID))
+	}
+	h := uint64(fnvOffset)
+	for _, f := range fields {
+		h = fnvAdd(h, f)
+		h = fnvAdd(h, []byte{0x1f})
+	}
+	n := im.seen[h]
+	im.seen[h] = n + 1
+	return fnvAdd(h, []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)})
+}
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvAdd(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
+}
+
+func fnv64(b []byte) uint64 { return fnvAdd(fnvOffset, b) }
+
+// remember updates the catalog entry of an imported event's item.
+func (im *eventImport) remember(ev *engine.Event, f []string) {
+	if ev.Item == "" {
+		return
+	}
+	it := im.catalog[ev.Item]
+	if it == nil {
+		it = &engine.Item{ID: ev.Item, Available: true}
+		im.catalog[ev.Item] = it
+	}
+	for _, col := range []struct {
+		field string
+		dst   *string
+	}{{"title", &it.Title}, {"category", &it.Category}, {"brand", &it.Brand}} {
+		if v := im.cols.get(f, col.field); v != "" {
+			*col.dst = v
+		}
+	}
+	if ev.Price > 0 {
+		it.Price, it.Currency = ev.Price, ev.Currency
+	}
+}
+
+func (im *eventImport) writeCatalog() error {
+	for _, it := range im.catalog {
+		if errs := it.Validate(); len(errs) > 0 {
+			im.sum.ItemsSkipped["invalid "+errs[0].Field]++
+			continue
+		}
+		if err := im.w.PutItem(*it); err != nil {
+			return fmt.Errorf("write item: %w", err)
+		}
+		im.sum.Items++
+	}
+	return nil
+}

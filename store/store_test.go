@@ -1,0 +1,203 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"rapport/engine"
+	"rapport/store"
+)
+
+func openDB(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	opts := store.DefaultOptions(dir)
+	opts.MemTableSize = 8 << 20
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func event(t *testing.T, alias, typ, item, clientID string, at time.Time) engine.Event {
+	t.Helper()
+	a, err := engine.ParseAlias(alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := engine.Event{ClientID: clientID, Alias: a, Type: engine.EventType(typ), Item: item, Quantity: 1, Time: at, Region: "UK"}
+	if errs := ev.Validate(time.Now()); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return ev
+}
+
+func TestAppendEventsDeduplicatesAndOrders(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	batch := []engine.Event{
+		event(t, "customer:1", "view", "a", "c1", t0.Add(2*time.Hour)),
+		event(t, "customer:1", "purchase", "b", "c2", t0),
+		event(t, "customer:1", "view", "c", "c1", t0), // same id later in the batch
+		event(t, "customer:2", "view", "a", "", t0),
+	}
+	res, err := db.AppendEvents(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 3 || res.Duplicates != 1 {
+		t.Fatalf("first batch: %+v, want 3 accepted and 1 duplicate", res)
+	}
+	res, err = db.AppendEvents(ctx, batch[:2])
+	if err != nil || res.Accepted != 0 || res.Duplicates != 2 {
+		t.Fatalf("resend: %+v, %v; want 2 duplicates", res, err)
+	}
+	// Data survives a close and reopen.
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = openDB(t, dir)
+	defer db.Close()
+	c1, _ := engine.ParseAlias("customer:1")
+	id, err := db.ResolveAlias(ctx, c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, next, err := db.Events(ctx, id, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 || next != "" || events[0].Item != "a" || events[1].Item != "b" {
+		t.Fatalf("events newest first: %+v (next %q)", events, next)
+	}
+	p, err := db.Identity(ctx, c1)
+	if err != nil || p.Stage != engine.StageRegistered || p.Region != "UK" || len(p.Aliases) != 1 {
+		t.Fatalf("identity: %+v, %v", p, err)
+	}
+}
+
+func TestEventsPaging(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batch []engine.Event
+	for i := 0; i < 25; i++ {
+		batch = append(batch, event(t, "anon:v1", "view", "item", "", t0.Add(time.Duration(i)*time.Minute)))
+	}
+	if _, err := db.AppendEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := engine.ParseAlias("anon:v1")
+	id, _ := db.ResolveAlias(ctx, a)
+	var all []engine.Event
+	cursor := ""
+	for pages := 0; ; pages++ {
+		evs, next, err := db.Events(ctx, id, cursor, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, evs...)
+		if next == "" {
+			break
+		}
+		cursor = next
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(all) != 25 {
+		t.Fatalf("paged %d events, want 25", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if !all[i].Time.Before(all[i-1].Time) {
+			t.Fatalf("event %d at %v is not older than %v", i, all[i].Time, all[i-1].Time)
+		}
+	}
+	if _, _, err := db.Events(ctx, id, "zz", 10); engine.ErrorCode(err) != engine.CodeInvalid {
+		t.Fatalf("bad cursor: %v", err)
+	}
+}
+
+func TestItemsAndKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	it := engine.Item{ID: "SKU-1", Title: "Mug", Price: 3, Currency: "EUR", Available: true, Attributes: map[string]string{"color": "red"}}
+	if err := db.PutItems(ctx, []engine.Item{it}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Item(ctx, "SKU-1")
+	if err != nil || got.Title != "Mug" || got.Attributes["color"] != "red" || got.UpdatedAt.IsZero() {
+		t.Fatalf("item: %+v, %v", got, err)
+	}
+	if _, err := db.Item(ctx, "nope"); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("missing item: %v", err)
+	}
+	k, secret, err := engine.NewAPIKey(engine.RoleAdmin, "ops", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	found, err := db.KeyByHash(ctx, engine.HashSecret(secret))
+	if err != nil || found.ID != k.ID || !found.Active() {
+		t.Fatalf("lookup: %+v, %v", found, err)
+	}
+	if _, err := db.RevokeKey(ctx, k.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	found, _ = db.KeyByHash(ctx, engine.HashSecret(secret))
+	if found.Active() {
+		t.Fatal("revoked key still active")
+	}
+	if _, err := db.RevokeKey(ctx, "key_missing", time.Now()); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("revoking a missing key: %v", err)
+	}
+}
+
+func TestLoaderIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	load := func() {
+		l := db.NewLoader()
+		for i := 0; i < 100; i++ {
+			ev := event(t, "customer:7", "purchase", "a", "", t0.Add(time.Duration(i)*time.Hour))
+			if _, err := l.AddEvent(&ev, uint64(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load()
+	load()
+	a, _ := engine.ParseAlias("customer:7")
+	id, err := db.ResolveAlias(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := db.Events(ctx, id, "", 1000)
+	if err != nil || len(evs) != 100 {
+		t.Fatalf("after loading twice: %d events, %v; want 100", len(evs), err)
+	}
+	if empty, _ := db.Empty(ctx); empty {
+		t.Fatal("Empty after a load")
+	}
+}
+
+func TestOpenLocked(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	defer db.Close()
+	if _, err := store.Open(store.DefaultOptions(dir)); err != store.ErrLocked {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}
