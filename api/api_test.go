@@ -206,6 +206,43 @@ func TestIngestBatchLimit(t *testing.T) {
 	}
 }
 
+// TestIngestLargestBatch: 10,000 events with large attributes, just under
+// the default 16 MiB body limit, fit in one transaction of a store opened
+// with the server's default options.
+func TestIngestLargestBatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 15 MB")
+	}
+	db, err := store.Open(store.DefaultOptions(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	k, secret, _ := engine.NewAPIKey(engine.RoleIngest, "", time.Now())
+	db.CreateKey(context.Background(), k)
+	ts := httptest.NewServer((&api.Server{Events: db, Items: db, Keys: db, Health: db}).Handler())
+	defer ts.Close()
+	attr := strings.Repeat("x", 700)
+	var b strings.Builder
+	for i := 0; i < api.MaxBatch; i++ {
+		fmt.Fprintf(&b, `{"id":"big-%d","alias":"customer:%d","type":"view","item":"a","attributes":{"a":"%s","b":"%s"}}`+"\n", i, i%100, attr, attr)
+	}
+	if b.Len() > api.DefaultMaxBodyBytes {
+		t.Fatalf("body of %d bytes is over the limit; shrink the attribute", b.Len())
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(b.String()))
+	req.Header.Set("Authorization", "Bearer "+secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"accepted":10000`) {
+		t.Fatalf("%d %.300s", resp.StatusCode, body)
+	}
+}
+
 func TestItems(t *testing.T) {
 	e := newEnv(t)
 	r := e.do("PUT", "/v1/items", e.keys[engine.RoleIngest], strings.NewReader(

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -24,6 +25,9 @@ var statusOf = map[engine.Code]int{
 	engine.CodeInternal:     http.StatusInternalServerError,
 }
 
+// statusClientClosed is logged for requests the client abandoned (nginx's 499).
+const statusClientClosed = 499
+
 // maxDetails caps the field errors listed in one response.
 const maxDetails = 1000
 
@@ -40,6 +44,12 @@ type errorJSON struct {
 // fail renders err as {"error":{...}} with the status its code maps to. An
 // error without a code is logged and shown to the caller as "internal error".
 func (s *Server) fail(c *gin.Context, err error) {
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The client went away; nothing was stored and nobody reads a reply.
+		c.Set(ctxError, err)
+		c.AbortWithStatus(statusClientClosed)
+		return
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		err = engine.Errorf(engine.CodeTooLarge, "request body exceeds the limit of %d bytes", mbe.Limit)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -27,9 +29,11 @@ type Options struct {
 	MemTableSize int64
 }
 
-// DefaultOptions returns the options the server uses for dir.
+// DefaultOptions returns the options the server uses for dir. The memtable
+// is twice Badger's default so that one transaction can hold the largest
+// batch the API accepts (Badger caps a transaction at 15% of a memtable).
 func DefaultOptions(dir string) Options {
-	return Options{Dir: dir, SyncWrites: true}
+	return Options{Dir: dir, SyncWrites: true, MemTableSize: 128 << 20}
 }
 
 // DB is Rapport's Badger store. It is safe for concurrent use.
@@ -89,17 +93,23 @@ func (db *DB) Ping(ctx context.Context) error {
 // Sync fsyncs everything written so far.
 func (db *DB) Sync() error { return db.bdb.Sync() }
 
-// update runs fn in a read-write transaction, retrying when Badger reports a
-// conflict with a concurrent transaction.
+// update runs fn in a read-write transaction, retrying with a short,
+// growing, jittered pause when Badger reports a conflict with a concurrent
+// transaction (another writer changed a key fn read).
 func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
-	var err error
-	for attempt := 0; attempt < 8; attempt++ {
+	for attempt := 0; attempt < 12; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err = db.bdb.Update(fn)
+		err := db.bdb.Update(fn)
 		if !errors.Is(err, badger.ErrConflict) {
 			return err
+		}
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
 		}
 	}
 	return engine.Errorf(engine.CodeUnavailable, "too many concurrent writes to the same records; retry")

@@ -59,14 +59,21 @@ func decodeEvent(ref eventRef, val []byte) (engine.Event, error) {
 
 // AppendEvents stores a batch of validated events atomically: all of them or,
 // on error, none. An event whose client id is already stored is skipped and
-// counted as a duplicate. Unknown aliases become new identities. When it
-// returns without error the batch is on disk (with SyncWrites).
+// counted as a duplicate. When it returns without error the batch is on disk
+// (with SyncWrites).
+//
+// Unknown aliases become new identities first, in a small transaction of
+// their own, so that concurrent batches for overlapping new people conflict
+// (and retry) only over those few keys, not over whole batches. If the event
+// write then fails, those identities remain, with no events.
 func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.IngestResult, error) {
+	ids, err := db.ensureIdentities(ctx, events)
+	if err != nil {
+		return engine.IngestResult{}, fmt.Errorf("resolve aliases: %w", err)
+	}
 	var res engine.IngestResult
-	now := time.Now().UTC()
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn *badger.Txn) error {
 		res = engine.IngestResult{}
-		ids := make(map[engine.Alias]engine.IdentityID)
 		seen := make(map[string]bool)
 		for i := range events {
 			ev := &events[i]
@@ -80,15 +87,11 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 					continue
 				}
 			}
-			id, err := db.resolveOrCreate(txn, ids, ev.Alias, ev.Region, now)
-			if err != nil {
-				return err
-			}
 			eventID, err := db.eventSeq.Next()
 			if err != nil {
 				return fmt.Errorf("next event id: %w", err)
 			}
-			ref := newEventRef(id, ev.Time, eventID)
+			ref := newEventRef(ids[ev.Alias], ev.Time, eventID)
 			if err := txn.Set(ref.key(), encodeEvent(ev)); err != nil {
 				return fmt.Errorf("set event: %w", err)
 			}
@@ -108,6 +111,50 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 		return engine.IngestResult{}, fmt.Errorf("append events: %w", err)
 	}
 	return res, nil
+}
+
+// ensureIdentities returns the identity of every alias in events, creating
+// the missing ones (with the region of their first event).
+func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[engine.Alias]engine.IdentityID, error) {
+	ids := make(map[engine.Alias]engine.IdentityID)
+	var missing []int // index of the first event of each unknown alias
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		for i := range events {
+			a := events[i].Alias
+			if _, ok := ids[a]; ok {
+				continue
+			}
+			id, err := lookupAlias(txn, a)
+			if engine.ErrorCode(err) == engine.CodeNotFound {
+				missing = append(missing, i)
+				ids[a] = 0
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			ids[a] = id
+		}
+		return nil
+	})
+	if err != nil || len(missing) == 0 {
+		return ids, err
+	}
+	now := time.Now().UTC()
+	err = db.update(ctx, func(txn *badger.Txn) error {
+		created := make(map[engine.Alias]engine.IdentityID, len(missing))
+		for _, i := range missing {
+			ev := &events[i]
+			if _, err := db.resolveOrCreate(txn, created, ev.Alias, ev.Region, now); err != nil {
+				return err
+			}
+		}
+		for a, id := range created {
+			ids[a] = id
+		}
+		return nil
+	})
+	return ids, err
 }
 
 func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, error) {

@@ -8,7 +8,6 @@ import (
 
 	"rapport/engine"
 	"rapport/engine/demo"
-	"rapport/store"
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -26,7 +25,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *customers < 0 || *items < 0 {
 		return usagef("--customers and --items must not be negative")
 	}
-	db, err := store.Open(store.Options{Dir: *g.data, SyncWrites: false})
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

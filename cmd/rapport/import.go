@@ -14,7 +14,6 @@ import (
 
 	"rapport/engine"
 	"rapport/engine/importer"
-	"rapport/store"
 )
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,7 +77,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer f.Close()
 		opts.Rejects = f
 	}
-	db, err := store.Open(store.Options{Dir: *g.data, SyncWrites: false})
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,12 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return usagef("keys: unknown subcommand %q (create, list, revoke)", args[0])
 }
 
-// openStore opens the data directory for a command-line tool.
+// openStore opens the data directory for a command-line tool. Bulk writers
+// (import, demo) pass sync=false: their Loader fsyncs once at the end.
 func openStore(g *globals, sync bool) (*store.DB, error) {
-	return store.Open(store.Options{Dir: *g.data, SyncWrites: sync})
+	opts := store.DefaultOptions(*g.data)
+	opts.SyncWrites = sync
+	return store.Open(opts)
 }
 
 func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

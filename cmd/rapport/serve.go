@@ -31,7 +31,9 @@ type Server struct {
 
 // Open opens the store and starts listening; it does not block.
 func (s *Server) Open() error {
-	db, err := store.Open(store.Options{Dir: s.DataDir, SyncWrites: true, Logger: s.Logger})
+	opts := store.DefaultOptions(s.DataDir)
+	opts.Logger = s.Logger
+	db, err := store.Open(opts)
 	if err != nil {
 		return err
 	}
