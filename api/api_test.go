@@ -258,7 +258,7 @@ func TestItems(t *testing.T) {
 		Attributes          map[string]string
 	}
 	r.json(t, &it)
-	if r.status != 200 || it.Title != "Mug" || !it.Available || it.Attributes["color"] != "red" {
+	if r.status != 200 || it.Title != "Mug" || !it.Available || it.Attributes["color"] != "red" || !strings.Contains(string(r.body), `"Home > Kitchen"`) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	if r := e.do("GET", "/v1/items/nope", e.keys[engine.RoleStorefront], nil); r.status != 404 {

@@ -71,5 +71,6 @@ func (s *Server) fail(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", `Bearer realm="rapport"`)
 	}
 	c.Set(ctxError, err)
-	c.AbortWithStatusJSON(status, errorBody{Error: errorJSON{Code: code, Message: engine.ErrorMessage(err), Details: details}})
+	c.Abort()
+	c.PureJSON(status, errorBody{Error: errorJSON{Code: code, Message: engine.ErrorMessage(err), Details: details}})
 }

@@ -27,7 +27,7 @@ func (s *Server) postEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, res)
+	c.PureJSON(http.StatusOK, res)
 }
 
 type eventPage struct {
@@ -61,7 +61,7 @@ func (s *Server) listEvents(c *gin.Context) {
 	if events == nil {
 		events = []engine.Event{}
 	}
-	c.JSON(http.StatusOK, eventPage{Alias: alias.String(), Events: events, NextCursor: next})
+	c.PureJSON(http.StatusOK, eventPage{Alias: alias.String(), Events: events, NextCursor: next})
 }
 
 // intQuery reads an optional integer query parameter within [min, max].

@@ -23,7 +23,7 @@ func (s *Server) putItems(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"upserted": len(items)})
+	c.PureJSON(http.StatusOK, gin.H{"upserted": len(items)})
 }
 
 func (s *Server) getItem(c *gin.Context) {
@@ -32,5 +32,5 @@ func (s *Server) getItem(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, it)
+	c.PureJSON(http.StatusOK, it)
 }

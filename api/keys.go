@@ -50,7 +50,7 @@ func (s *Server) createKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"key": toKeyJSON(k), "secret": secret})
+	c.PureJSON(http.StatusCreated, gin.H{"key": toKeyJSON(k), "secret": secret})
 }
 
 func (s *Server) listKeys(c *gin.Context) {
@@ -63,7 +63,7 @@ func (s *Server) listKeys(c *gin.Context) {
 	for i, k := range keys {
 		out[i] = toKeyJSON(k)
 	}
-	c.JSON(http.StatusOK, gin.H{"keys": out})
+	c.PureJSON(http.StatusOK, gin.H{"keys": out})
 }
 
 func (s *Server) revokeKey(c *gin.Context) {
@@ -72,5 +72,5 @@ func (s *Server) revokeKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, toKeyJSON(k))
+	c.PureJSON(http.StatusOK, toKeyJSON(k))
 }

@@ -22,7 +22,7 @@ var ginParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 // openAPIPath turns Gin's /v1/items/:item into OpenAPI's /v1/items/{item}.
 func openAPIPath(p string) string { return ginParam.ReplaceAllString(p, "{$1}") }
 
-func (s *Server) openAPI(c *gin.Context) { c.JSON(http.StatusOK, s.OpenAPI()) }
+func (s *Server) openAPI(c *gin.Context) { c.PureJSON(http.StatusOK, s.OpenAPI()) }
 
 // OpenAPI returns the OpenAPI 3 document generated from the route table.
 func (s *Server) OpenAPI() map[string]any {

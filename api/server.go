@@ -133,7 +133,7 @@ func (s *Server) RouteRoles() map[string][]engine.Role {
 }
 
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "version": s.Version})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ok", "version": s.Version})
 }
 
 func (s *Server) readyz(c *gin.Context) {
@@ -148,7 +148,7 @@ func (s *Server) readyz(c *gin.Context) {
 		s.fail(c, engine.Errorf(engine.CodeUnavailable, "store is not ready"))
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ready", "version": s.Version})
+	c.PureJSON(http.StatusOK, gin.H{"status": "ready", "version": s.Version})
 }
 
 // pathAlias parses the :alias path parameter.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -103,7 +102,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Weight != 0 {
 		w.Weight = &e.Weight
 	}
-	return json.Marshal(w)
+	return marshal(w)
 }
 
 // ParseEvent decodes one event from its JSON wire form and validates it,

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -40,7 +39,7 @@ func (it Item) MarshalJSON() ([]byte, error) {
 	if !it.UpdatedAt.IsZero() {
 		w.UpdatedAt = it.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
-	return json.Marshal(w)
+	return marshal(w)
 }
 
 // ParseItem decodes one catalog item from its JSON wire form and validates

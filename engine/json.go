@@ -61,3 +61,15 @@ func jsonTypeName(kind string) string {
 	}
 	return kind
 }
+
+// marshal encodes v as JSON without escaping <, > and & (the API is not
+// embedded in HTML, and "Home > Kitchen" should read as written).
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

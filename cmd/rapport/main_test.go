@@ -276,3 +276,46 @@ func TestLockedDataDir(t *testing.T) {
 		t.Fatalf("keys list on a served dir: %v %s", err, out)
 	}
 }
+
+// TestREADMEExamples runs the curl examples on the README's first screen
+// against a server on demo data with keys made as make run makes them.
+func TestREADMEExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var examples []string
+	var cmd strings.Builder
+	for _, line := range strings.Split(string(readme), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "curl ") || cmd.Len() > 0 {
+			cmd.WriteString(strings.TrimSuffix(trimmed, "\\") + " ")
+			if !strings.HasSuffix(trimmed, "\\") {
+				examples = append(examples, cmd.String())
+				cmd.Reset()
+			}
+		}
+	}
+	if len(examples) < 3 {
+		t.Fatalf("found %d curl examples in the README, want at least 3", len(examples))
+	}
+	data := t.TempDir()
+	rapport(t, "demo", "--data", data)
+	admin := createKey(t, data, "admin")
+	storefront := createKey(t, data, "storefront")
+	srv := startServer(t, data)
+	host := strings.TrimPrefix(srv.url, "http://")
+	for _, ex := range examples[:3] {
+		ex = strings.ReplaceAll(ex, "localhost:8080", host)
+		c := exec.Command("bash", "-c", ex+" -w '\\n%{http_code}'")
+		c.Env = append(os.Environ(), "RAPPORT_ADMIN_KEY="+admin, "RAPPORT_STOREFRONT_KEY="+storefront)
+		out, err := c.Output()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if code := lines[len(lines)-1]; err != nil || !strings.HasPrefix(code, "2") {
+			t.Errorf("README example %q: %v, status %s: %s", ex, err, code, out)
+		}
+	}
+}
