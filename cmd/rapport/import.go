@@ -14,6 +14,7 @@ import (
 
 	"rapport/engine"
 	"rapport/engine/importer"
+	"rapport/store"
 )
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,55 +64,56 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if what == "items" {
 		do = importer.Items
 	}
-	if *strict {
-		if err := importFile(ctx, rest[0], do, importer.Discard, opts, stderr); err != nil {
-			return err
-		}
-	}
-	opts.Strict = false
-	if *rejects != "" {
-		f, err := os.Create(*rejects)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		opts.Rejects = f
-	}
-	db, err := openStore(g, false)
+	db, err := openStore(g, false) // first, so a running server is reported before any work
 	if err != nil {
 		return err
 	}
 	start := time.Now()
+	sum, err := importInto(ctx, db, rest[0], do, opts, *rejects, stderr)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return printSummary(stdout, what, sum, time.Since(start), *g.data, *asJSON)
+}
+
+// importInto runs the import into db: with --strict, a dry pass over the
+// whole file first; then the real pass through a bulk Loader.
+func importInto(ctx context.Context, db *store.DB, path string, do importFunc, opts importer.Options, rejects string, stderr io.Writer) (importer.Summary, error) {
+	if opts.Strict {
+		if path == "-" {
+			return importer.Summary{}, usagef("--strict needs a file it can read twice, not standard input")
+		}
+		if _, err := importRun(ctx, path, do, importer.Discard, opts, stderr); err != nil {
+			return importer.Summary{}, err
+		}
+		opts.Strict = false
+	}
+	if rejects != "" {
+		f, err := os.Create(rejects)
+		if err != nil {
+			return importer.Summary{}, fmt.Errorf("create the rejects file: %w", err)
+		}
+		defer f.Close()
+		opts.Rejects = f
+	}
 	loader := db.NewLoader()
-	var sum importer.Summary
-	opts.Progress = nil
-	sum, err = importRun(ctx, rest[0], do, loader, opts, stderr)
+	sum, err := importRun(ctx, path, do, loader, opts, stderr)
 	if err != nil {
 		loader.Cancel()
-		db.Close()
-		return err
+		return sum, err
 	}
-	if err := loader.Close(); err != nil {
-		db.Close()
-		return err
+	if f, ok := opts.Rejects.(*os.File); ok {
+		if err := f.Close(); err != nil {
+			return sum, fmt.Errorf("write the rejects file: %w", err)
+		}
 	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	elapsed := time.Since(start)
-	return printSummary(stdout, what, sum, elapsed, *g.data, *asJSON)
+	return sum, loader.Close()
 }
 
 type importFunc func(context.Context, io.Reader, importer.Writer, importer.Options) (importer.Summary, error)
-
-// importFile runs a dry pass for --strict.
-func importFile(ctx context.Context, path string, do importFunc, w importer.Writer, opts importer.Options, stderr io.Writer) error {
-	if path == "-" {
-		return usagef("--strict needs a file it can read twice, not standard input")
-	}
-	_, err := importRun(ctx, path, do, w, opts, stderr)
-	return err
-}
 
 // importRun opens path ("-" for standard input) and imports it, with a
 // progress bar when stderr is a terminal.

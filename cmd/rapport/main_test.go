@@ -319,3 +319,67 @@ func TestREADMEExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestImportCommand(t *testing.T) {
+	data := t.TempDir()
+	sample := "../../engine/importer/testdata/online-retail-sample.csv"
+	rejects := filepath.Join(t.TempDir(), "rejects.csv")
+	out := rapport(t, "import", "events", sample, "--preset", "online-retail", "--data", data, "--rejects", rejects, "--json")
+	var sum struct {
+		Rows         int `json:"rows"`
+		Imported     int `json:"imported"`
+		SkippedTotal int `json:"skipped_total"`
+		Items        int `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if sum.Rows != 12 || sum.Imported+sum.SkippedTotal != sum.Rows || sum.Items == 0 {
+		t.Fatalf("summary %s", out)
+	}
+	if b, err := os.ReadFile(rejects); err != nil || strings.Count(string(b), "\n") != sum.SkippedTotal+1 {
+		t.Fatalf("rejects file (%v):\n%s", err, b)
+	}
+	// --strict imports nothing from a file with a bad row, and says which.
+	strictData := t.TempDir()
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"import", "events", sample, "--preset", "online-retail", "--strict", "--data", strictData}, io.Discard, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "line ") {
+		t.Fatalf("strict: exit %d, %s", code, stderr.String())
+	}
+	admin := createKey(t, strictData, "admin")
+	srv := startServer(t, strictData)
+	req, _ := http.NewRequest("GET", srv.url+"/v1/items/85123A", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("a failed --strict import stored the catalog: %d", resp.StatusCode)
+	}
+}
+
+// BenchmarkImportOnlineRetail imports the real UCI Online Retail file (if
+// the shared datasets folder is there) with the CLI, into a fresh data dir
+// each time, and reports rows/s.
+func BenchmarkImportOnlineRetail(b *testing.B) {
+	const file = "../../../shared/datasets/online-retail/online_retail.csv.gz"
+	if _, err := os.Stat(file); err != nil {
+		b.Skip("the online-retail data set is not next to this checkout")
+	}
+	for i := 0; i < b.N; i++ {
+		data := b.TempDir()
+		var out bytes.Buffer
+		start := time.Now()
+		if code := run(context.Background(), []string{"import", "events", file, "--preset", "online-retail", "--data", data, "--json"}, &out, io.Discard); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+		var sum struct {
+			Rows int `json:"rows"`
+		}
+		json.Unmarshal(out.Bytes(), &sum)
+		b.ReportMetric(float64(sum.Rows)/time.Since(start).Seconds(), "rows/s")
+	}
+}
