@@ -132,8 +132,19 @@ func TestIngestEvents(t *testing.T) {
 	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":1,"duplicates":1}` {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	if n := e.storedEvents("customer:1"); n != 3 {
-		t.Fatalf("stored %d events, want 3", n)
+	// A single pretty-printed object, and a lower-case auth scheme.
+	req, _ := http.NewRequest("POST", e.url+"/v1/events", strings.NewReader("{\n  \"alias\": \"customer:1\",\n  \"type\": \"view\",\n  \"item\": \"SKU-3\"\n}\n"))
+	req.Header.Set("Authorization", "bearer "+e.keys[engine.RoleIngest])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pretty-printed object: %d", resp.StatusCode)
+	}
+	if n := e.storedEvents("customer:1"); n != 4 {
+		t.Fatalf("stored %d events, want 4", n)
 	}
 }
 

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +15,9 @@ import (
 const MaxBatch = 10_000
 
 // readBatch splits a request body into records: a JSON array of objects, or
-// NDJSON (one object a line; blank lines are skipped). It does not decode
-// the records; syntax errors in one record are left for its parser.
+// a stream of objects (NDJSON, one a line; blank lines and pretty-printed
+// objects work too). It does not decode the records; a record that is not
+// an object is left for its parser to reject.
 func readBatch(body io.Reader, what string) ([]json.RawMessage, error) {
 	br := bufio.NewReaderSize(body, 64<<10)
 	first, err := firstNonSpace(br)
@@ -31,7 +31,7 @@ func readBatch(body io.Reader, what string) ([]json.RawMessage, error) {
 	if first == '[' {
 		raws, err = readArray(br, what)
 	} else {
-		raws, err = readNDJSON(br, what)
+		raws, err = readStream(br, what)
 	}
 	if err != nil {
 		return nil, err
@@ -83,22 +83,22 @@ func readArray(r io.Reader, what string) ([]json.RawMessage, error) {
 	return raws, nil
 }
 
-func readNDJSON(br *bufio.Reader, what string) ([]json.RawMessage, error) {
+func readStream(r io.Reader, what string) ([]json.RawMessage, error) {
+	dec := json.NewDecoder(r)
 	var raws []json.RawMessage
-	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
-		if len(bytes.TrimSpace(b)) > 0 {
-			if len(raws) == MaxBatch {
-				return nil, tooMany(what)
-			}
-			raws = append(raws, json.RawMessage(b))
-		}
+	for {
+		var raw json.RawMessage
+		err := dec.Decode(&raw)
 		if errors.Is(err, io.EOF) {
 			return raws, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, bodySyntax(err, len(raws))
 		}
+		if len(raws) == MaxBatch {
+			return nil, tooMany(what)
+		}
+		raws = append(raws, raw)
 	}
 }
 
@@ -114,7 +114,7 @@ func bodySyntax(err error, index int) error {
 	if errors.As(err, &se) {
 		msg = fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)
 	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		msg = "malformed JSON: the body ends before the array does"
+		msg = "malformed JSON: the body ends in the middle of a value"
 	}
 	e := engine.Errorf(engine.CodeInvalid, "%s; nothing was stored", msg)
 	if index >= 0 {

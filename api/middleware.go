@@ -98,10 +98,9 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 		allowed[i] = string(r)
 	}
 	return func(c *gin.Context) {
-		h := c.GetHeader("Authorization")
-		secret, ok := strings.CutPrefix(h, "Bearer ")
+		scheme, secret, _ := strings.Cut(c.GetHeader("Authorization"), " ")
 		secret = strings.TrimSpace(secret)
-		if h == "" || !ok || secret == "" {
+		if !strings.EqualFold(scheme, "Bearer") || secret == "" {
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "missing API key: send the header Authorization: Bearer <key>"))
 			return
 		}

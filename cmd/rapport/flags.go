@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -92,12 +93,14 @@ func (fs *flagSet) Duration(name string, def time.Duration, usage string) *time.
 // (rapport import events FILE --preset x), and returns the positionals.
 func (fs *flagSet) parse(args []string) ([]string, error) {
 	if fs.envErr != nil {
-		return nil, fs.envErr
+		return nil, usageError{fs.envErr.Error()}
 	}
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			return nil, err
+		} else if err != nil {
+			return nil, usageError{err.Error()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -174,7 +174,7 @@ func open(r io.Reader, opts Options, flattenNDJSON bool) (rowReader, Format, err
 			return nil, "", err
 		}
 	}
-	in, err := maybeGunzip(r)
+	in, err := content(r)
 	if err != nil {
 		return nil, "", err
 	}

@@ -105,7 +105,7 @@ func TestOnlineRetailPreset(t *testing.T) {
 }
 
 func TestGenericCSVAndStrict(t *testing.T) {
-	csv := "user,sku,when,qty,kind\n42,A,1700000000,2,purchase\n43,B,1700000100,-1,purchase\n44,C,1700000200,1,bogus\n"
+	csv := "\ufeffuser,sku,when,qty,kind\n42,A,1700000000,2,purchase\n43,B,1700000100,-1,purchase\n44,C,1700000200,1,bogus\n"
 	m := newMem()
 	opts := importer.Options{Name: "x.csv", Map: map[string]string{"identity": "user", "item": "sku", "time": "when", "quantity": "qty", "type": "kind"},
 		IdentityKind: "customer", TimeLayout: "unix"}
@@ -152,6 +152,12 @@ func TestNDJSONAndItems(t *testing.T) {
 	}
 	if sum.Imported != 1 || sum.Skipped["duplicate id"] != 1 || sum.Skipped["invalid type"] != 1 {
 		t.Fatalf("%+v", sum)
+	}
+	arr := `[{"alias":"customer:2","type":"view","item":"A","timestamp":"2024-01-01T00:00:00Z"},
+	         {"alias":"customer:2","type":"view","item":"B","quantity":-1}]`
+	sum, err = importer.Events(context.Background(), strings.NewReader(arr), m, importer.Options{Name: "e.json"})
+	if err != nil || sum.Imported != 1 || sum.Skipped["invalid quantity"] != 1 {
+		t.Fatalf("JSON array: %+v, %v", sum, err)
 	}
 	tsv := "id\ttitle\tprice\tcurrency\tavailable\nA\tMug\t3.5\teur\tno\nB\tBad\tx\tEUR\tyes\n"
 	sum, err = importer.Items(context.Background(), strings.NewReader(tsv), m, importer.Options{Name: "items.tsv"})

@@ -45,17 +45,19 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q is not csv, tsv or ndjson", s)
 }
 
-// maybeGunzip returns a reader of r's content, decompressing it when it
-// starts with the gzip magic bytes.
-func maybeGunzip(r io.Reader) (io.Reader, error) {
+// content returns a reader of r's text: decompressed when r starts with
+// the gzip magic bytes, and without a leading UTF-8 byte order mark.
+func content(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
-	magic, err := br.Peek(2)
-	if err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("open gzip: %w", err)
 		}
-		return bufio.NewReaderSize(zr, 256<<10), nil
+		br = bufio.NewReaderSize(zr, 256<<10)
+	}
+	if bom, err := br.Peek(3); err == nil && string(bom) == "\ufeff" {
+		br.Discard(3)
 	}
 	return br, nil
 }
@@ -97,7 +99,7 @@ func newCSVReader(r io.Reader, comma rune) (*csvReader, error) {
 	}
 	cols := make([]string, len(head))
 	for i, h := range head {
-		cols[i] = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))
+		cols[i] = strings.TrimSpace(h)
 	}
 	return &csvReader{r: cr, cols: cols}, nil
 }
@@ -119,11 +121,14 @@ func (c *csvReader) next() (row, error) {
 	return row{line: line, fields: rec}, nil
 }
 
-// ndjsonReader yields NDJSON lines. With flatten it also spreads each
-// object's scalar values over the columns seen in the first object, so
-// --map can name keys as it names CSV columns.
+// ndjsonReader yields NDJSON lines, or the elements of a JSON array when
+// the file starts with '[' (then a row's "line" is its element number, and a
+// syntax error ends the import, since an array cannot be resumed past one).
+// With flatten it also spreads each object's scalar values over the columns
+// seen in the first object, so --map can name keys as it names CSV columns.
 type ndjsonReader struct {
 	br      *bufio.Reader
+	array   *json.Decoder
 	line    int
 	flatten bool
 	cols    []string
@@ -133,6 +138,12 @@ type ndjsonReader struct {
 
 func newNDJSONReader(r io.Reader, flatten bool) (*ndjsonReader, error) {
 	n := &ndjsonReader{br: bufio.NewReaderSize(r, 256<<10), flatten: flatten, index: map[string]int{}}
+	if first, err := peekNonSpace(n.br); err == nil && first == '[' {
+		n.array = json.NewDecoder(n.br)
+		if _, err := n.array.Token(); err != nil {
+			return nil, fmt.Errorf("read JSON array: %w", err)
+		}
+	}
 	if !flatten {
 		return n, nil
 	}
@@ -148,6 +159,19 @@ func newNDJSONReader(r io.Reader, flatten bool) (*ndjsonReader, error) {
 	return n, nil
 }
 
+// peekNonSpace returns the first byte that is not white space, unread.
+func peekNonSpace(br *bufio.Reader) (byte, error) {
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if b != ' ' && b != '\t' && b != '\r' && b != '\n' {
+			return b, br.UnreadByte()
+		}
+	}
+}
+
 func (n *ndjsonReader) header() []string { return n.cols }
 
 func (n *ndjsonReader) next() (row, error) {
@@ -155,6 +179,9 @@ func (n *ndjsonReader) next() (row, error) {
 		r := *n.pending
 		n.pending = nil
 		return r, nil
+	}
+	if n.array != nil {
+		return n.nextElement()
 	}
 	for {
 		b, err := n.br.ReadBytes('\n')
@@ -169,12 +196,31 @@ func (n *ndjsonReader) next() (row, error) {
 		if len(b) == 0 {
 			continue
 		}
-		r := row{line: n.line, raw: b}
-		if n.flatten {
-			r.fields, r.err = n.flattenLine(b)
-		}
-		return r, nil
+		return n.makeRow(b), nil
 	}
+}
+
+func (n *ndjsonReader) nextElement() (row, error) {
+	if !n.array.More() {
+		if _, err := n.array.Token(); err != nil {
+			return row{}, fmt.Errorf("element %d: %w", n.line+1, err)
+		}
+		return row{}, io.EOF
+	}
+	var raw json.RawMessage
+	if err := n.array.Decode(&raw); err != nil {
+		return row{}, fmt.Errorf("element %d: %w", n.line+1, err)
+	}
+	n.line++
+	return n.makeRow(raw), nil
+}
+
+func (n *ndjsonReader) makeRow(b []byte) row {
+	r := row{line: n.line, raw: b}
+	if n.flatten {
+		r.fields, r.err = n.flattenLine(b)
+	}
+	return r
 }
 
 func (n *ndjsonReader) flattenLine(b []byte) ([]string, error) {
