@@ -181,15 +181,11 @@ func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]engine.Ident
 	}
 	id, err := lookupAlias(txn, a)
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		var n uint64
-		if n, err = db.identitySeq.Next(); err != nil {
-			return 0, fmt.Errorf("next identity id: %w", err)
-		}
-		id = engine.IdentityID(n + 1) // 0 is never an identity
-		p := newIdentity(id, a, region, now)
-		ak, av, pk, pv := identityWrites(&p)
-		if err = txn.Set(ak, av); err == nil {
-			err = txn.Set(pk, pv)
+		var p engine.Identity
+		if p, err = db.newIdentity(a, region, now); err == nil {
+			id = p.ID
+			ak, av, pk, pv := identityWrites(&p)
+			err = errors.Join(txn.Set(ak, av), txn.Set(pk, pv))
 		}
 	}
 	if err != nil {

@@ -98,12 +98,18 @@ func getIdentity(txn *badger.Txn, id engine.IdentityID) (engine.Identity, error)
 	return p, err
 }
 
-// newIdentity makes the record for a person first seen under alias a.
-func newIdentity(id engine.IdentityID, a engine.Alias, region string, now time.Time) engine.Identity {
-	return engine.Identity{
-		ID: id, Stage: engine.StageFor(a), Region: region,
-		Aliases: []engine.Alias{a}, CreatedAt: now, UpdatedAt: now,
+// newIdentity draws an id and makes the record for a person first seen
+// under alias a; the caller writes it with identityWrites.
+func (db *DB) newIdentity(a engine.Alias, region string, now time.Time) (engine.Identity, error) {
+	n, err := db.identitySeq.Next()
+	if err != nil {
+		return engine.Identity{}, fmt.Errorf("next identity id: %w", err)
 	}
+	return engine.Identity{
+		ID: engine.IdentityID(n + 1), // 0 is never an identity
+		Stage: engine.StageFor(a), Region: region,
+		Aliases: []engine.Alias{a}, CreatedAt: now, UpdatedAt: now,
+	}, nil
 }
 
 // identityWrites returns the two entries that create an identity.

@@ -77,12 +77,11 @@ func (l *Loader) identity(a engine.Alias, region string) (engine.IdentityID, err
 		return err
 	})
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		n, err := l.db.identitySeq.Next()
+		p, err := l.db.newIdentity(a, region, l.now)
 		if err != nil {
-			return 0, fmt.Errorf("next identity id: %w", err)
+			return 0, err
 		}
-		id = engine.IdentityID(n + 1)
-		p := newIdentity(id, a, region, l.now)
+		id = p.ID
 		ak, av, pk, pv := identityWrites(&p)
 		if err := errors.Join(l.wb.Set(ak, av), l.wb.Set(pk, pv)); err != nil {
 			return 0, fmt.Errorf("load identity: %w", err)
