@@ -106,7 +106,7 @@ func (db *DB) newIdentity(a engine.Alias, region string, now time.Time) (engine.
 		return engine.Identity{}, fmt.Errorf("next identity id: %w", err)
 	}
 	return engine.Identity{
-		ID: engine.IdentityID(n + 1), // 0 is never an identity
+		ID:    engine.IdentityID(n + 1), // 0 is never an identity
 		Stage: engine.StageFor(a), Region: region,
 		Aliases: []engine.Alias{a}, CreatedAt: now, UpdatedAt: now,
 	}, nil
