@@ -240,3 +240,34 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 	})
 	return out, next, err
 }
+
+// ScanEvents calls fn for every stored event, identity by identity, each
+// identity's events oldest first. fn must not keep ev past the call.
+func (db *DB) ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) error {
+	return db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixEvent)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		n := 0
+		for it.Rewind(); it.Valid(); it.Next() {
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ref eventRef
+			copy(ref[:], it.Item().Key()[len(prefixEvent):])
+			var ev engine.Event
+			err := it.Item().Value(func(v []byte) (err error) {
+				ev, err = decodeEvent(ref, v)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("decode event: %w", err)
+			}
+			if err := fn(&ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

@@ -144,3 +144,14 @@ func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q is not text or json", *g.logFormat)
 }
+
+func (fs *flagSet) Float64(name string, def float64, usage string) *float64 {
+	if v, ok := fs.env(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			fs.envErr = fmt.Errorf("%s=%q is not a number", envName(name), v)
+		}
+		def = f
+	}
+	return fs.FlagSet.Float64(name, def, usage+" ["+envName(name)+"]")
+}

@@ -24,15 +24,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	what := args[0]
 	fs := newFlagSet("import "+what, "import "+what+" FILE [flags]", stderr)
 	g := addGlobals(fs)
-	format := fs.String("format", "", "csv, tsv or ndjson (default: from the file name)")
-	mapping := fs.String("map", "", "field=COLUMN,... (events: identity, item, time, quantity, price, currency, type, region, source, weight, id, target, title, category, brand; items: id, title, category, brand, price, currency, available)")
-	preset := fs.String("preset", "", "a known data set: online-retail")
-	identityKind := fs.String("identity-kind", "", "alias kind for bare identity values, e.g. customer")
-	typ := fs.String("type", "", "event type when there is no type column")
-	layout := fs.String("time-layout", "", "Go time layout of the time column, or unix / unix_ms (default RFC 3339)")
-	currency := fs.String("currency", "", "currency when there is no currency column")
-	source := fs.String("source", "", "event source when there is no source column")
-	guests := fs.String("guests", "anon", "online-retail rows without a CustomerID: anon (one visitor per invoice) or skip")
+	src := addSourceFlags(fs)
 	strict := fs.Bool("strict", false, "check every row first and import nothing if any is bad")
 	rejects := fs.String("rejects", "", "write rejected rows with their reasons to this file")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
@@ -47,19 +39,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if what == "items" {
 		fields = importer.ItemFields
 	}
-	m, err := importer.ParseMap(*mapping, fields)
+	opts, err := src.options(rest[0], fields)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
-	opts := importer.Options{
-		Name: rest[0], Map: m, IdentityKind: *identityKind, Type: engine.EventType(*typ), TimeLayout: *layout,
-		Currency: *currency, Source: *source, Preset: *preset, Guests: *guests, Strict: *strict,
-	}
-	if *format != "" {
-		if opts.Format, err = importer.ParseFormat(*format); err != nil {
-			return usagef("--format: %v", err)
-		}
-	}
+	opts.Strict = *strict
 	do := importer.Events
 	if what == "items" {
 		do = importer.Items
@@ -111,6 +95,44 @@ func importInto(ctx context.Context, db *store.DB, path string, do importFunc, o
 		}
 	}
 	return sum, loader.Close()
+}
+
+// sourceFlags are the flags that say how to read an events or items file,
+// shared by import and eval.
+type sourceFlags struct {
+	format, mapping, preset, identityKind, typ, layout, currency, source, guests *string
+}
+
+func addSourceFlags(fs *flagSet) *sourceFlags {
+	return &sourceFlags{
+		format:       fs.String("format", "", "csv, tsv or ndjson (default: from the file name)"),
+		mapping:      fs.String("map", "", "field=COLUMN,... (events: identity, item, time, quantity, price, currency, type, region, source, weight, id, target, title, category, brand; items: id, title, category, brand, price, currency, available)"),
+		preset:       fs.String("preset", "", "a known data set: online-retail"),
+		identityKind: fs.String("identity-kind", "", "alias kind for bare identity values, e.g. customer"),
+		typ:          fs.String("type", "", "event type when there is no type column"),
+		layout:       fs.String("time-layout", "", "Go time layout of the time column, or unix / unix_ms (default RFC 3339)"),
+		currency:     fs.String("currency", "", "currency when there is no currency column"),
+		source:       fs.String("source", "", "event source when there is no source column"),
+		guests:       fs.String("guests", "anon", "online-retail rows without a CustomerID: anon (one visitor per invoice) or skip"),
+	}
+}
+
+// options checks the flags and returns importer options for file name.
+func (f *sourceFlags) options(name string, fields []string) (importer.Options, error) {
+	m, err := importer.ParseMap(*f.mapping, fields)
+	if err != nil {
+		return importer.Options{}, usagef("%v", err)
+	}
+	opts := importer.Options{
+		Name: name, Map: m, IdentityKind: *f.identityKind, Type: engine.EventType(*f.typ), TimeLayout: *f.layout,
+		Currency: *f.currency, Source: *f.source, Preset: *f.preset, Guests: *f.guests,
+	}
+	if *f.format != "" {
+		if opts.Format, err = importer.ParseFormat(*f.format); err != nil {
+			return importer.Options{}, usagef("--format: %v", err)
+		}
+	}
+	return opts, nil
 }
 
 type importFunc func(context.Context, io.Reader, importer.Writer, importer.Options) (importer.Summary, error)

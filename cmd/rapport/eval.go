@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"rapport/engine"
+	"rapport/engine/eval"
+	"rapport/engine/importer"
+	"rapport/engine/model"
+)
+
+const evalHelp = `
+Trains each model on the training part of a split and scores its top-k
+lists against the purchases held out. Splits:
+  --split time --cutoff DATE        train before DATE, test purchases from DATE on
+  --split time --test-fraction F    the cutoff leaving the last F of purchases for test
+  --split user-random --test-fraction F --seed S   a random F of each person's purchases
+  --split leave-last-out            each person's last purchase
+Tasks: discover (only items new to the person count, and known ones are not
+candidates) or reorder (only items bought before count).
+
+Metrics:
+`
+
+func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("eval", "eval [FILE] [flags]   (without FILE: the events in --data)", stderr)
+	g := addGlobals(fs)
+	src := addSourceFlags(fs)
+	split := fs.String("split", "time", "time, user-random or leave-last-out")
+	cutoff := fs.String("cutoff", "", "time split: first day of the test period (YYYY-MM-DD or RFC 3339)")
+	until := fs.String("until", "", "time split: end of the test period (default: the end of the data)")
+	fraction := fs.Float64("test-fraction", 0, "time split without --cutoff, or user-random: the share held out")
+	seed := fs.Int64("seed", 1, "random seed (user-random split, models)")
+	task := fs.String("task", "discover", "discover or reorder")
+	k := fs.Int("k", 10, "list length")
+	models := fs.String("models", "popularity,trending,frequency,reorder", "models to compare: "+strings.Join(modelNames, ", "))
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: rapport eval [FILE] [flags]\n%s%s\n\nflags:\n", evalHelp, eval.Definitions)
+		fs.PrintDefaults()
+	}
+	rest, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 1 {
+		return usagef("eval takes at most one FILE")
+	}
+	t, err := eval.ParseTask(*task)
+	if err != nil {
+		return usagef("--task: %v", err)
+	}
+	if *k < 1 || *k > 1000 {
+		return usagef("--k must be 1 to 1000")
+	}
+	ms, err := buildModels(*models, *seed)
+	if err != nil {
+		return usagef("--models: %v", err)
+	}
+	var d *model.Dataset
+	if len(rest) == 1 {
+		opts, err := src.options(rest[0], importer.EventFields)
+		if err != nil {
+			return err
+		}
+		d, err = datasetFromFile(ctx, rest[0], opts, stderr)
+		if err != nil {
+			return err
+		}
+	} else if d, err = datasetFromStore(ctx, g); err != nil {
+		return err
+	}
+	s, err := makeSplit(d, *split, *cutoff, *until, *fraction, *seed)
+	if err != nil {
+		return err
+	}
+	var results []eval.Result
+	for _, m := range ms {
+		r, err := eval.Evaluate(ctx, m, s, t, *k)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"protocol": s.Protocol, "task": t, "k": *k, "results": results})
+	}
+	fmt.Fprintf(stdout, "split %s; task %s; k %d; %s test people, %s relevant pairs\n\n", s.Protocol, t, *k, commas(int64(results[0].Users)), commas(int64(results[0].Pairs)))
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "model\tNDCG@%d\trecall\tprecision\tMAP\tMRR\thit\tcoverage\tnovelty\ttrain s\t\n", *k)
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.2f\t%.2f\t\n", r.Model, r.NDCG, r.Recall, r.Precision, r.MAP, r.MRR, r.HitRate, r.Coverage, r.Novelty, r.TrainSeconds)
+	}
+	return tw.Flush()
+}
+
+func makeSplit(d *model.Dataset, kind, cutoff, until string, fraction float64, seed int64) (eval.Split, error) {
+	switch kind {
+	case "time":
+		if cutoff != "" {
+			c, err := parseDay(cutoff)
+			if err != nil {
+				return eval.Split{}, usagef("--cutoff: %v", err)
+			}
+			var u time.Time
+			if until != "" {
+				if u, err = parseDay(until); err != nil || !u.After(c) {
+					return eval.Split{}, usagef("--until must be a day after --cutoff")
+				}
+			}
+			return eval.TimeSplit(d, c, u), nil
+		}
+		if fraction == 0 {
+			return eval.Split{}, usagef("--split time needs --cutoff or --test-fraction")
+		}
+		s, err := eval.TimeFractionSplit(d, fraction)
+		if err != nil {
+			return s, usagef("%v", err)
+		}
+		return s, nil
+	case "user-random":
+		s, err := eval.UserRandomSplit(d, fraction, uint64(seed))
+		if err != nil {
+			return s, usagef("%v", err)
+		}
+		return s, nil
+	case "leave-last-out":
+		return eval.LeaveLastOutSplit(d), nil
+	}
+	return eval.Split{}, usagef("--split %q is not time, user-random or leave-last-out", kind)
+}
+
+func parseDay(s string) (time.Time, error) {
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not YYYY-MM-DD or RFC 3339", s)
+	}
+	return t, nil
+}
+
+// datasetWriter collects imported events into a dataset.
+type datasetWriter struct{ b *model.Builder }
+
+func (w datasetWriter) AddEvent(ev *engine.Event, _ uint64) (bool, error) {
+	w.b.Add(ev)
+	return true, nil
+}
+func (w datasetWriter) PutItem(engine.Item) error { return nil }
+
+func datasetFromFile(ctx context.Context, path string, opts importer.Options, stderr io.Writer) (*model.Dataset, error) {
+	b := model.NewBuilder()
+	sum, err := importRun(ctx, path, importer.Events, datasetWriter{b}, opts, stderr)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "read %s rows: %s events, %s skipped\n", commas(int64(sum.Rows)), commas(int64(sum.Imported)), commas(int64(sum.SkippedTotal())))
+	return b.Build(), nil
+}
+
+func datasetFromStore(ctx context.Context, g *globals) (*model.Dataset, error) {
+	db, err := openStore(g, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	b := model.NewBuilder()
+	err = db.ScanEvents(ctx, func(ev *engine.Event) error { b.Add(ev); return nil })
+	return b.Build(), err
+}

@@ -1,0 +1,136 @@
+package model
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Step names the rule of the fallback chain that ranked a profile.
+type Step string
+
+const (
+	StepTrending   Step = "trending"     // nothing known: what is trending in the visitor's region
+	StepItemToItem Step = "item-to-item" // a few events: items bought with the recent ones
+	StepBlend      Step = "blend"        // known: the full blend
+)
+
+// RankerConfig holds the ranker's settings. The defaults were chosen on a
+// validation split of the UCI Online Retail data (train before 2011-10-01,
+// validate on October 2011), never on the test period that reports use.
+type RankerConfig struct {
+	Factors, Iterations int
+	Lambda, Alpha       float64
+	Seed                uint64
+	Neighbours          int
+	Similarity          Similarity
+	HistoryHalfLife     time.Duration // item-to-item: decay of history items
+	TrendingHalfLife    time.Duration
+	SeasonWidth         time.Duration
+	// Blend weights; item-to-item counts 1.
+	WeightALS, WeightSeasonal, WeightTrending float64
+	// MinItems is how many distinct items a person needs for the blend;
+	// fewer (but some) get item-to-item.
+	MinItems int
+}
+
+// DefaultRankerConfig is the configuration train uses unless told otherwise.
+func DefaultRankerConfig() RankerConfig {
+	return RankerConfig{
+		Factors: 64, Iterations: 10, Lambda: 50, Alpha: 5, Seed: 1,
+		Neighbours: 100, Similarity: LLR, HistoryHalfLife: 7 * 24 * time.Hour,
+		TrendingHalfLife: 3 * 24 * time.Hour, SeasonWidth: 7 * 24 * time.Hour,
+		WeightALS: 4, WeightSeasonal: 2, WeightTrending: 0.5,
+		MinItems: 3,
+	}
+}
+
+// Ranker is the model serving uses: it fits every part once and ranks a
+// profile by the first rule of its fallback chain that applies —
+//
+//  1. a person with no item history (anonymous or unknown): trending in
+//     their region (the global trend where the region has too few people);
+//  2. fewer than MinItems distinct items: item-to-item from their recent
+//     items, with a little of the trend to fill the list;
+//  3. otherwise the blend: item-to-item + ALS + seasonal + trending, each
+//     part normalised to its best score and weighted.
+type Ranker struct {
+	Config RankerConfig
+
+	Trending *Popularity
+	Seasonal *Popularity
+	KNN      *ItemKNN
+	ALS      *ALS
+	blend    *Blend
+	fallback *Blend
+}
+
+// NewRanker builds an unfitted ranker from cfg.
+func NewRanker(cfg RankerConfig) *Ranker {
+	r := &Ranker{
+		Config:   cfg,
+		Trending: &Popularity{HalfLife: cfg.TrendingHalfLife, ByRegion: true},
+		Seasonal: &Popularity{Season: cfg.SeasonWidth},
+		KNN:      &ItemKNN{Similarity: cfg.Similarity, Neighbours: cfg.Neighbours, HalfLife: cfg.HistoryHalfLife},
+		ALS:      &ALS{Factors: cfg.Factors, Iterations: cfg.Iterations, Lambda: cfg.Lambda, Alpha: cfg.Alpha, Seed: cfg.Seed},
+	}
+	r.wire()
+	return r
+}
+
+func (r *Ranker) wire() {
+	cfg := r.Config
+	r.blend = &Blend{Label: "blend", Parts: []Part{{Model: r.KNN, Weight: 1}, {Model: r.ALS, Weight: cfg.WeightALS}, {Model: r.Seasonal, Weight: cfg.WeightSeasonal}, {Model: r.Trending, Weight: cfg.WeightTrending}}}
+	r.fallback = &Blend{Label: "item-to-item", Parts: []Part{{Model: r.KNN, Weight: 1}, {Model: r.Trending, Weight: 0.2}}}
+}
+
+func (r *Ranker) Name() string { return "ranker" }
+
+func (r *Ranker) Fit(ctx context.Context, d *Dataset, now int64) error {
+	for _, m := range []Model{r.Trending, r.Seasonal, r.KNN, r.ALS} {
+		if err := m.Fit(ctx, d, now); err != nil {
+			return fmt.Errorf("fit %s: %w", m.Name(), err)
+		}
+	}
+	return nil
+}
+
+// StepFor says which rule of the chain ranks p.
+func (r *Ranker) StepFor(p *Profile) Step {
+	items := map[int32]bool{}
+	for _, in := range p.History {
+		if DefaultWeights.Of(in) > 0 {
+			items[in.Item] = true
+		}
+	}
+	switch {
+	case len(items) == 0:
+		return StepTrending
+	case len(items) < r.Config.MinItems:
+		return StepItemToItem
+	}
+	return StepBlend
+}
+
+func (r *Ranker) Score(p *Profile, scores []float64) {
+	switch r.StepFor(p) {
+	case StepTrending:
+		r.Trending.Score(p, scores)
+	case StepItemToItem:
+		r.fallback.Score(p, scores)
+	default:
+		r.blend.Score(p, scores)
+	}
+}
+
+// NewBuyAgain builds the "buy again" model: how often the person bought
+// each item (only items they bought), nudged towards what is in season and
+// trending now. Its weights were chosen on the same validation split as
+// the ranker's.
+func NewBuyAgain(cfg RankerConfig) *Blend {
+	return &Blend{Label: "buy-again", Parts: []Part{
+		{Model: &Reorder{}, Weight: 1, Gate: true},
+		{Model: &Popularity{Season: cfg.SeasonWidth}, Weight: 0.2},
+		{Model: &Popularity{HalfLife: cfg.TrendingHalfLife}, Weight: 0.1},
+	}}
+}
