@@ -167,8 +167,9 @@ func llr(k11, k12, k21, k22 float64) float64 {
 
 func (m *ItemKNN) Score(p *Profile, scores []float64) {
 	clear(scores)
-	hl := m.HalfLife.Seconds()
-	for item, w := range recentWeights(p, m.Weights, hl) {
+	weights := recentWeights(p, m.Weights, m.HalfLife.Seconds())
+	for _, item := range sortedKeys(weights) { // a fixed order keeps sums bit-for-bit reproducible
+		w := weights[item]
 		for _, nb := range m.NeighboursOf(item) {
 			scores[nb.Item] += w * nb.Score
 		}

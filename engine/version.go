@@ -1,0 +1,47 @@
+package engine
+
+import "time"
+
+// Version status.
+const (
+	VersionPromoted  = "promoted"  // may serve; the newest promoted one does
+	VersionCandidate = "candidate" // trained, not serving
+)
+
+// ModelVersion describes one training: its settings, the data it saw, how
+// it scored offline on a held-out slice, and whether it may serve. The
+// artefacts themselves are stored beside it.
+type ModelVersion struct {
+	ID              string             `json:"id"`
+	CreatedAt       time.Time          `json:"created_at"`
+	Status          string             `json:"status"`
+	Hyperparameters map[string]any     `json:"hyperparameters"`
+	DataWatermark   time.Time          `json:"data_watermark"` // newest event the training saw
+	Events          int                `json:"events"`
+	Identities      int                `json:"identities"`
+	Items           int                `json:"items"`
+	TrainSeconds    float64            `json:"train_seconds"`
+	Holdout         string             `json:"holdout"` // the protocol of the offline metrics
+	Metrics         map[string]float64 `json:"metrics"` // e.g. discover_ndcg@10
+	ArtefactBytes   int                `json:"artefact_bytes"`
+}
+
+// JobRun is one run of a scheduled job.
+type JobRun struct {
+	ID        string         `json:"id"`
+	Job       string         `json:"job"`
+	Trigger   string         `json:"trigger"` // schedule or manual
+	StartedAt time.Time      `json:"started_at"`
+	EndedAt   time.Time      `json:"ended_at,omitempty"`
+	Status    string         `json:"status"` // running, succeeded, failed, canceled
+	Counts    map[string]int `json:"counts,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Job run statuses.
+const (
+	RunRunning   = "running"
+	RunSucceeded = "succeeded"
+	RunFailed    = "failed"
+	RunCanceled  = "canceled"
+)
