@@ -40,3 +40,10 @@ type FeatureVector struct {
 
 // MaxAffinities bounds each affinity list of a FeatureVector.
 const MaxAffinities = 50
+
+// Change records that an identity got new events: Seq orders changes, and
+// the merge acknowledges exactly the changes it has folded in.
+type Change struct {
+	Seq      uint64
+	Identity IdentityID
+}

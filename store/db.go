@@ -41,6 +41,7 @@ type DB struct {
 	bdb         *badger.DB
 	eventSeq    *badger.Sequence
 	identitySeq *badger.Sequence
+	changeSeq   *badger.Sequence
 }
 
 // Open opens (creating if needed) the store in opts.Dir.
@@ -61,7 +62,9 @@ func Open(opts Options) (*DB, error) {
 	}
 	db := &DB{bdb: bdb}
 	if db.eventSeq, err = bdb.GetSequence([]byte("m/seq/event"), 4096); err == nil {
-		db.identitySeq, err = bdb.GetSequence([]byte("m/seq/identity"), 256)
+		if db.identitySeq, err = bdb.GetSequence([]byte("m/seq/identity"), 256); err == nil {
+			db.changeSeq, err = bdb.GetSequence([]byte("m/seq/change"), 1024)
+		}
 	}
 	if err != nil {
 		bdb.Close()
@@ -72,7 +75,7 @@ func Open(opts Options) (*DB, error) {
 
 // Close releases the sequences and closes Badger, flushing everything.
 func (db *DB) Close() error {
-	err := errors.Join(db.eventSeq.Release(), db.identitySeq.Release())
+	err := errors.Join(db.eventSeq.Release(), db.identitySeq.Release(), db.changeSeq.Release())
 	return errors.Join(err, db.bdb.Close())
 }
 

@@ -75,6 +75,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 	err = db.update(ctx, func(txn *badger.Txn) error {
 		res = engine.IngestResult{}
 		seen := make(map[string]bool)
+		changed := make(map[engine.IdentityID]bool)
 		for i := range events {
 			ev := &events[i]
 			if ev.ClientID != "" {
@@ -101,6 +102,18 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 				}
 			}
 			res.Accepted++
+			changed[ids[ev.Alias]] = true
+		}
+		if len(changed) > 0 {
+			seq, err := db.changeSeq.Next()
+			if err != nil {
+				return fmt.Errorf("next change: %w", err)
+			}
+			for id := range changed {
+				if err := txn.Set(changeKey(seq, id), nil); err != nil {
+					return fmt.Errorf("set change: %w", err)
+				}
+			}
 		}
 		return ctx.Err()
 	})

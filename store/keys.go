@@ -16,6 +16,11 @@ const (
 	prefixItem     = "i/"
 	prefixKey      = "k/"
 	prefixKeyHash  = "h/"
+	prefixVector   = "f/"
+	prefixChange   = "q/"
+	prefixVersion  = "v/"
+	prefixArtefact = "w/"
+	prefixRun      = "r/"
 )
 
 func aliasKey(a engine.Alias) []byte { return []byte(prefixAlias + a.String()) }

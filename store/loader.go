@@ -16,20 +16,24 @@ import (
 // assumes this process alone writes the identities it touches and is not
 // safe for concurrent use.
 type Loader struct {
-	db   *DB
-	wb   *badger.WriteBatch
-	ids  map[engine.Alias]engine.IdentityID
-	seen map[string]bool
-	now  time.Time
+	db     *DB
+	wb     *badger.WriteBatch
+	ids    map[engine.Alias]engine.IdentityID
+	seen   map[string]bool
+	now    time.Time
+	change uint64 // the change-log sequence of this load
+	err    error  // from drawing it
 }
 
 // NewLoader starts a bulk load.
 func (db *DB) NewLoader() *Loader {
-	return &Loader{
+	l := &Loader{
 		db: db, wb: db.bdb.NewWriteBatch(),
 		ids: make(map[engine.Alias]engine.IdentityID), seen: make(map[string]bool),
 		now: time.Now().UTC(),
 	}
+	l.change, l.err = db.changeSeq.Next()
+	return l
 }
 
 // AddEvent writes a validated event under eventID, which the caller derives
@@ -71,6 +75,9 @@ func (l *Loader) identity(a engine.Alias, region string) (engine.IdentityID, err
 	if id, ok := l.ids[a]; ok {
 		return id, nil
 	}
+	if l.err != nil {
+		return 0, fmt.Errorf("next change: %w", l.err)
+	}
 	var id engine.IdentityID
 	err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
 		id, err = lookupAlias(txn, a)
@@ -88,6 +95,9 @@ func (l *Loader) identity(a engine.Alias, region string) (engine.IdentityID, err
 		}
 	} else if err != nil {
 		return 0, err
+	}
+	if err := l.wb.Set(changeKey(l.change, id), nil); err != nil {
+		return 0, fmt.Errorf("load change: %w", err)
 	}
 	l.ids[a] = id
 	return id, nil

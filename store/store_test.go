@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -199,5 +200,69 @@ func TestOpenLocked(t *testing.T) {
 	defer db.Close()
 	if _, err := store.Open(store.DefaultOptions(dir)); err != store.ErrLocked {
 		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}
+
+func TestVersionsRunsVectorsAndChanges(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	art := make([]byte, 9<<20) // three chunks
+	for i := range art {
+		art[i] = byte(i * 7)
+	}
+	for i := 0; i < 2; i++ {
+		id, err := db.NextVersionID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := engine.ModelVersion{ID: id, CreatedAt: time.Now(), Status: engine.VersionPromoted, Hyperparameters: map[string]any{"factors": 64.0}, Metrics: map[string]float64{"ndcg": 0.1}}
+		if err := db.SaveVersion(ctx, v, art); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vs, err := db.Versions(ctx)
+	if err != nil || len(vs) != 2 || vs[0].ID != "v000002" || vs[1].ID != "v000001" || vs[0].Metrics["ndcg"] != 0.1 || vs[0].ArtefactBytes != len(art) {
+		t.Fatalf("versions %+v, %v", vs, err)
+	}
+	back, err := db.Artefact(ctx, "v000001")
+	if err != nil || len(back) != len(art) || back[len(art)-1] != art[len(art)-1] || back[5<<20] != art[5<<20] {
+		t.Fatalf("artefact of %d bytes, %v", len(back), err)
+	}
+	t0 := time.Now().UTC()
+	for i := 0; i < 3; i++ {
+		r := engine.JobRun{ID: fmt.Sprint("merge-", i), Job: "merge", StartedAt: t0.Add(time.Duration(i) * time.Second), Status: engine.RunSucceeded, Counts: map[string]int{"identities": i}}
+		if err := db.PutRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs, err := db.Runs(ctx, "merge", 2)
+	if err != nil || len(runs) != 2 || runs[0].ID != "merge-2" || runs[0].Counts["identities"] != 2 {
+		t.Fatalf("runs %+v, %v", runs, err)
+	}
+	batch := []engine.Event{event(t, "customer:1", "view", "a", "", t0), event(t, "customer:2", "view", "a", "", t0)}
+	if _, err := db.AppendEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := db.Changes(ctx, 100)
+	if err != nil || len(changes) != 2 {
+		t.Fatalf("changes %v, %v", changes, err)
+	}
+	if _, err := db.AppendEvents(ctx, batch[:1]); err != nil { // arrives before the ack
+		t.Fatal(err)
+	}
+	if err := db.AckChanges(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := db.Changes(ctx, 100); len(left) != 1 {
+		t.Fatalf("after the ack, %d changes left, want the 1 that came later", len(left))
+	}
+	v := engine.FeatureVector{Identity: changes[0].Identity, Sources: []string{"events"}, Items: []engine.Affinity{{Key: "a", Score: 1.5}}, Factors: []float64{0.5, -1}, PriceBand: "mid"}
+	if err := db.PutVectors(ctx, []engine.FeatureVector{v}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Vector(ctx, v.Identity)
+	if err != nil || got.Items[0].Score != 1.5 || got.Factors[1] != -1 || got.PriceBand != "mid" || got.Sources[0] != "events" {
+		t.Fatalf("vector %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+func encodeVector(v *engine.FeatureVector) []byte {
+	e := newEncoder(512)
+	e.time(v.ComputedAt)
+	e.uint(uint64(len(v.Sources)))
+	for _, s := range v.Sources {
+		e.string(s)
+	}
+	e.string(v.ModelVersion)
+	for _, list := range [][]engine.Affinity{v.Items, v.Categories, v.Brands} {
+		e.uint(uint64(len(list)))
+		for _, a := range list {
+			e.string(a.Key)
+			e.float(a.Score)
+		}
+	}
+	e.uint(uint64(v.Events))
+	e.time(v.LastEventAt)
+	e.uint(uint64(v.Purchases))
+	e.uint(uint64(v.Orders))
+	for _, f := range []float64{v.RecencyDays, v.FrequencyDays, v.Monetary} {
+		e.float(f)
+	}
+	e.string(v.Currency)
+	for _, f := range []float64{v.PriceP25, v.PriceP50, v.PriceP75} {
+		e.float(f)
+	}
+	e.string(v.PriceBand)
+	e.float(v.TypicalQty)
+	e.uint(uint64(len(v.Factors)))
+	for _, f := range v.Factors {
+		e.float(f)
+	}
+	return e.buf
+}
+
+func decodeVector(id engine.IdentityID, val []byte) (engine.FeatureVector, error) {
+	d, err := newDecoder(val)
+	if err != nil {
+		return engine.FeatureVector{}, err
+	}
+	v := engine.FeatureVector{Identity: id, ComputedAt: d.time()}
+	for n := d.count(); n > 0; n-- {
+		v.Sources = append(v.Sources, d.string())
+	}
+	v.ModelVersion = d.string()
+	for _, list := range []*[]engine.Affinity{&v.Items, &v.Categories, &v.Brands} {
+		for n := d.count(); n > 0; n-- {
+			*list = append(*list, engine.Affinity{Key: d.string(), Score: d.float()})
+		}
+	}
+	v.Events = int(d.uint())
+	v.LastEventAt = d.time()
+	v.Purchases, v.Orders = int(d.uint()), int(d.uint())
+	v.RecencyDays, v.FrequencyDays, v.Monetary = d.float(), d.float(), d.float()
+	v.Currency = d.string()
+	v.PriceP25, v.PriceP50, v.PriceP75 = d.float(), d.float(), d.float()
+	v.PriceBand = d.string()
+	v.TypicalQty = d.float()
+	if n := d.count(); n > 0 {
+		v.Factors = make([]float64, n)
+		for i := range v.Factors {
+			v.Factors[i] = d.float()
+		}
+	}
+	return v, d.err()
+}
+
+func vectorKey(id engine.IdentityID) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixVector), uint64(id))
+}
+
+// PutVectors stores feature vectors, replacing earlier ones.
+func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
+	wb := db.bdb.NewWriteBatch()
+	defer wb.Cancel()
+	for i := range vs {
+		if err := wb.Set(vectorKey(vs[i].Identity), encodeVector(&vs[i])); err != nil {
+			return fmt.Errorf("put vector: %w", err)
+		}
+	}
+	return wb.Flush()
+}
+
+// Vector returns an identity's feature vector (not_found before its first merge).
+func (db *DB) Vector(ctx context.Context, id engine.IdentityID) (engine.FeatureVector, error) {
+	var v engine.FeatureVector
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(vectorKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return engine.Errorf(engine.CodeNotFound, "identity %d has no feature vector yet", id)
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(val []byte) (err error) {
+			v, err = decodeVector(id, val)
+			return err
+		})
+	})
+	return v, err
+}
+
+// count reads a length that must not exceed what is left in the value.
+func (d *decoder) count() int {
+	n := d.uint()
+	if n > uint64(len(d.buf)) {
+		d.bad = true
+		return 0
+	}
+	return int(n)
+}
