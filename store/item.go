@@ -75,3 +75,28 @@ func (db *DB) Item(ctx context.Context, id string) (engine.Item, error) {
 	})
 	return it, err
 }
+
+// ScanItems calls fn for every catalog item.
+func (db *DB) ScanItems(ctx context.Context, fn func(it engine.Item) error) error {
+	return db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixItem)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id := string(it.Item().Key()[len(prefixItem):])
+			var item engine.Item
+			err := it.Item().Value(func(v []byte) (err error) {
+				item, err = decodeItem(id, v)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("decode item %s: %w", id, err)
+			}
+			if err := fn(item); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+}

@@ -1,0 +1,230 @@
+// Package features turns each identity's events into its feature vector:
+// decayed affinities to items, categories and brands, recency, frequency
+// and monetary figures, the prices and quantities it usually buys, and its
+// latent factors from the current model. Inputs arrive through Sources; a
+// consent-gated source (social signals) is one more Source, and the gate
+// belongs here, the only way such a signal reaches a feature.
+package features
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"rapport/engine"
+)
+
+// Store is what the merge reads and writes.
+type Store interface {
+	Changes(ctx context.Context, limit int) ([]engine.Change, error)
+	AckChanges(ctx context.Context, changes []engine.Change) error
+	AllIdentities(ctx context.Context) ([]engine.IdentityID, error)
+	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
+	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
+	PutVectors(ctx context.Context, vs []engine.FeatureVector) error
+}
+
+// Factors gives the current model's latent factors for an alias.
+type Factors interface {
+	Version() string
+	Factors(alias string) []float64 // nil when the model does not know the alias
+}
+
+// Source adds what one kind of input says about a person to their vector.
+type Source interface {
+	Name() string
+	// Apply folds p's events into v; cat describes the catalog.
+	Apply(p *engine.Identity, events []engine.Event, v *engine.FeatureVector, cat *Catalog, now time.Time)
+}
+
+// Merger recomputes feature vectors. Set Store; the rest has defaults.
+type Merger struct {
+	Store   Store
+	Sources []Source         // default: Purchases with a 30-day half-life
+	Model   func() Factors   // the serving model, or nil before the first training
+	Now     func() time.Time // default time.Now
+	Batch   int              // vectors written per batch, default 512
+}
+
+// Result counts what a merge did.
+type Result struct {
+	Identities int // vectors recomputed
+	Changes    int // change-log entries acknowledged
+	Events     int // events read
+}
+
+// Merge recomputes the vectors of identities with new events since the
+// last merge (every identity when full is set) and acknowledges the change
+// log entries it covered. Cancelling ctx stops it between identities;
+// vectors written by then stay written.
+func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
+	var res Result
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	sources := m.Sources
+	if len(sources) == 0 {
+		sources = []Source{&Purchases{HalfLife: 30 * 24 * time.Hour}}
+	}
+	var model Factors
+	if m.Model != nil {
+		model = m.Model()
+	}
+	cat, err := LoadCatalog(ctx, m.Store)
+	if err != nil {
+		return res, err
+	}
+	batch := m.Batch
+	if batch <= 0 {
+		batch = 512
+	}
+	compute := func(ids []engine.IdentityID) error {
+		var out []engine.FeatureVector
+		for _, id := range ids {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p, events, err := m.Store.IdentityEvents(ctx, id)
+			if err != nil {
+				return fmt.Errorf("read identity %d: %w", id, err)
+			}
+			res.Events += len(events)
+			out = append(out, vectorOf(&p, events, sources, model, cat, now()))
+			if len(out) == batch {
+				if err := m.Store.PutVectors(ctx, out); err != nil {
+					return err
+				}
+				res.Identities += len(out)
+				out = out[:0]
+			}
+		}
+		if err := m.Store.PutVectors(ctx, out); err != nil {
+			return err
+		}
+		res.Identities += len(out)
+		return nil
+	}
+	if full {
+		ids, err := m.Store.AllIdentities(ctx)
+		if err != nil {
+			return res, err
+		}
+		// Take the change log as it is now: everything in it is covered.
+		changes, err := m.Store.Changes(ctx, 1<<30)
+		if err != nil {
+			return res, err
+		}
+		if err := compute(ids); err != nil {
+			return res, err
+		}
+		res.Changes = len(changes)
+		return res, m.Store.AckChanges(ctx, changes)
+	}
+	for {
+		changes, err := m.Store.Changes(ctx, 50_000)
+		if err != nil || len(changes) == 0 {
+			return res, err
+		}
+		seen := map[engine.IdentityID]bool{}
+		var ids []engine.IdentityID
+		for _, c := range changes {
+			if !seen[c.Identity] {
+				seen[c.Identity] = true
+				ids = append(ids, c.Identity)
+			}
+		}
+		if err := compute(ids); err != nil {
+			return res, err
+		}
+		if err := m.Store.AckChanges(ctx, changes); err != nil {
+			return res, err
+		}
+		res.Changes += len(changes)
+	}
+}
+
+// vectorOf computes one identity's vector from its events.
+func vectorOf(p *engine.Identity, events []engine.Event, sources []Source, model Factors, cat *Catalog, now time.Time) engine.FeatureVector {
+	v := engine.FeatureVector{Identity: p.ID, ComputedAt: now.UTC(), Events: len(events), RecencyDays: -1}
+	if n := len(events); n > 0 {
+		v.LastEventAt = events[n-1].Time
+	}
+	for _, s := range sources {
+		s.Apply(p, events, &v, cat, now)
+		v.Sources = append(v.Sources, s.Name())
+	}
+	if model != nil {
+		for _, a := range p.Aliases {
+			if f := model.Factors(a.String()); f != nil {
+				v.ModelVersion, v.Factors = model.Version(), f
+				break
+			}
+		}
+	}
+	return v
+}
+
+// Catalog is what the merge knows of items: category, brand and price, and
+// the catalog's price tertiles for price bands.
+type Catalog struct {
+	items     map[string]engine.Item
+	low, high float64 // a third of priced items cost less than low; a third more than high
+}
+
+// LoadCatalog reads every item once.
+func LoadCatalog(ctx context.Context, s Store) (*Catalog, error) {
+	c := &Catalog{items: map[string]engine.Item{}}
+	var prices []float64
+	err := s.ScanItems(ctx, func(it engine.Item) error {
+		c.items[it.ID] = it
+		if it.Price > 0 {
+			prices = append(prices, it.Price)
+		}
+		return nil
+	})
+	if len(prices) > 0 {
+		slices.Sort(prices)
+		c.low, c.high = prices[len(prices)/3], prices[2*len(prices)/3]
+	}
+	return c, err
+}
+
+// Item returns a catalog item (zero Item if unknown).
+func (c *Catalog) Item(id string) engine.Item { return c.items[id] }
+
+// Band names where a price sits in the catalog: budget, mid or premium.
+func (c *Catalog) Band(price float64) string {
+	switch {
+	case c.high == 0 || price <= 0:
+		return ""
+	case price < c.low:
+		return "budget"
+	case price > c.high:
+		return "premium"
+	}
+	return "mid"
+}
+
+// top returns the positive entries of m as affinities, strongest first
+// (ties by key), at most engine.MaxAffinities.
+func top(m map[string]float64) []engine.Affinity {
+	out := make([]engine.Affinity, 0, len(m))
+	for k, s := range m {
+		if s > 0 {
+			out = append(out, engine.Affinity{Key: k, Score: s})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Score != out[j].Score {
+			return out[i].Score > out[j].Score
+		}
+		return out[i].Key < out[j].Key
+	})
+	if len(out) > engine.MaxAffinities {
+		out = out[:engine.MaxAffinities]
+	}
+	return out
+}
