@@ -45,3 +45,15 @@ const (
 	RunFailed    = "failed"
 	RunCanceled  = "canceled"
 )
+
+// JobStatus describes a scheduled job: its schedule, next run, whether it
+// is running, how many scheduled runs were skipped because it still was,
+// and its recent runs (newest first).
+type JobStatus struct {
+	Name     string    `json:"name"`
+	Schedule string    `json:"schedule"` // cron spec, or "off"
+	Next     time.Time `json:"next_run,omitempty"`
+	Running  bool      `json:"running"`
+	Skipped  int       `json:"skipped_overlapping"`
+	Recent   []JobRun  `json:"recent_runs"`
+}

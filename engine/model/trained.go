@@ -25,9 +25,13 @@ type Trained struct {
 	userIndex map[string]int32
 }
 
-// Train fits a Ranker on d as of now.
-func Train(ctx context.Context, d *Dataset, cfg RankerConfig, now int64) (*Trained, error) {
+// Train fits a Ranker on d as of now. progress, if not nil, hears after
+// each ALS iteration how many of how many are done.
+func Train(ctx context.Context, d *Dataset, cfg RankerConfig, now int64, progress func(done, total int)) (*Trained, error) {
 	r := NewRanker(cfg)
+	if progress != nil {
+		r.ALS.Progress = func(it int) { progress(it, r.ALS.Iterations) }
+	}
 	if err := r.Fit(ctx, d, now); err != nil {
 		return nil, err
 	}

@@ -31,11 +31,11 @@ func TestTrainedArtefactsDeterministic(t *testing.T) {
 	cfg := DefaultRankerConfig()
 	cfg.Factors, cfg.Iterations = 8, 5
 	now := d.End().Unix()
-	a, err := Train(context.Background(), d, cfg, now)
+	a, err := Train(context.Background(), d, cfg, now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := Train(context.Background(), d, cfg, now)
+	b, _ := Train(context.Background(), d, cfg, now, nil)
 	ab, err := a.MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,7 @@ func TestTrainedArtefactsDeterministic(t *testing.T) {
 		t.Fatal("two trainings of the same data and seed differ")
 	}
 	cfg.Seed++
-	c, _ := Train(context.Background(), d, cfg, now)
+	c, _ := Train(context.Background(), d, cfg, now, nil)
 	if cb, _ := c.MarshalBinary(); bytes.Equal(ab, cb) {
 		t.Fatal("another seed gave identical artefacts")
 	}

@@ -1,0 +1,41 @@
+package model
+
+import (
+	"sync/atomic"
+
+	"rapport/engine"
+)
+
+// Loaded is a model version ready to serve.
+type Loaded struct {
+	Version engine.ModelVersion
+	Trained *Trained
+}
+
+// VersionID returns the version's id ("" for nil).
+func (l *Loaded) VersionID() string {
+	if l == nil {
+		return ""
+	}
+	return l.Version.ID
+}
+
+// Factors returns an alias's latent factors in this version (nil if the
+// version does not know it).
+func (l *Loaded) Factors(alias string) []float64 {
+	if l == nil {
+		return nil
+	}
+	return l.Trained.Factors(alias)
+}
+
+// Serving holds the version that serves. Swap replaces it atomically:
+// a request that loaded the old one finishes with it, the next gets the
+// new one, and none waits.
+type Serving struct{ p atomic.Pointer[Loaded] }
+
+// Load returns the serving version, or nil before the first.
+func (s *Serving) Load() *Loaded { return s.p.Load() }
+
+// Swap makes l the serving version.
+func (s *Serving) Swap(l *Loaded) { s.p.Store(l) }

@@ -1,0 +1,150 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"rapport/engine"
+	"rapport/engine/demo"
+	"rapport/engine/model"
+	"rapport/jobs"
+	"rapport/store"
+)
+
+func openDB(t *testing.T) *store.DB {
+	t.Helper()
+	opts := store.DefaultOptions(t.TempDir())
+	opts.MemTableSize = 16 << 20
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// waitRun polls the run history until the newest run of job has ended.
+func waitRun(t *testing.T, db *store.DB, job string) engine.JobRun {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		runs, err := db.Runs(context.Background(), job, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(runs) == 1 && runs[0].Status != engine.RunRunning {
+			return runs[0]
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("job %s did not finish", job)
+	return engine.JobRun{}
+}
+
+func TestSchedulerRunsOneAtATimeAndRecords(t *testing.T) {
+	db := openDB(t)
+	s := jobs.New(db, nil)
+	release := make(chan struct{})
+	var runs atomic.Int32
+	if err := s.Add(jobs.Job{Name: "slow", Schedule: jobs.Off, Run: func(ctx context.Context, counts map[string]int) error {
+		runs.Add(1)
+		counts["things"] = 3
+		<-release
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Add(jobs.Job{Name: "broken", Schedule: "@every 1h", Run: func(context.Context, map[string]int) error { return errors.New("disk on fire") }})
+	s.Add(jobs.Job{Name: "panics", Schedule: jobs.Off, Run: func(context.Context, map[string]int) error { panic("oops") }})
+	if err := s.Add(jobs.Job{Name: "bad", Schedule: "every tuesday", Run: nil}); err == nil {
+		t.Fatal("a bad schedule was accepted")
+	}
+	if _, err := s.Trigger("slow"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Trigger("slow"); engine.ErrorCode(err) != engine.CodeConflict {
+		t.Fatalf("second trigger while running: %v", err)
+	}
+	if _, err := s.Trigger("nope"); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("unknown job: %v", err)
+	}
+	close(release)
+	if r := waitRun(t, db, "slow"); r.Status != engine.RunSucceeded || r.Counts["things"] != 3 || r.EndedAt.Before(r.StartedAt) {
+		t.Fatalf("run %+v", r)
+	}
+	s.Trigger("broken")
+	if r := waitRun(t, db, "broken"); r.Status != engine.RunFailed || r.Error != "disk on fire" {
+		t.Fatalf("run %+v", r)
+	}
+	s.Trigger("panics")
+	if r := waitRun(t, db, "panics"); r.Status != engine.RunFailed {
+		t.Fatalf("run %+v", r)
+	}
+	list, err := s.List(context.Background(), 5)
+	if err != nil || len(list) != 3 || list[0].Name != "broken" || list[0].Next.IsZero() || len(list[2].Recent) != 1 {
+		t.Fatalf("list %+v, %v", list, err)
+	}
+	if runs.Load() != 1 {
+		t.Fatalf("slow ran %d times", runs.Load())
+	}
+}
+
+func TestStopCancelsARunningJob(t *testing.T) {
+	db := openDB(t)
+	s := jobs.New(db, nil)
+	started := make(chan struct{})
+	s.Add(jobs.Job{Name: "long", Schedule: jobs.Off, Run: func(ctx context.Context, _ map[string]int) error {
+		close(started)
+		<-ctx.Done()
+		return ctx.Err()
+	}})
+	s.Start()
+	s.Trigger("long")
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitRun(t, db, "long"); r.Status != engine.RunCanceled {
+		t.Fatalf("run %+v", r)
+	}
+}
+
+func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	l := db.NewLoader()
+	cfg := demo.DefaultConfig(3, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	cfg.Customers, cfg.Visitors, cfg.Items = 300, 200, 300
+	if _, err := demo.Generate(ctx, cfg, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rc := model.DefaultRankerConfig()
+	rc.Factors, rc.Iterations = 16, 4
+	var published *model.Trained
+	tr := &jobs.Trainer{Events: db, Versions: db, Config: rc, Publish: func(v engine.ModelVersion, tm *model.Trained) { published = tm }}
+	counts := map[string]int{}
+	v, err := tr.Train(ctx, counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if published == nil || v.ID != "v000001" || v.Metrics["discover_ndcg@10"] <= 0 || counts["events"] == 0 || v.Hyperparameters["SeasonWidth"] != "168h0m0s" {
+		t.Fatalf("version %+v counts %v", v, counts)
+	}
+	vs, _ := db.Versions(ctx)
+	art, err := db.Artefact(ctx, vs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := model.UnmarshalTrained(art)
+	if err != nil || len(back.Items) != len(published.Items) {
+		t.Fatalf("stored artefact: %v", err)
+	}
+}
