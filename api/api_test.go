@@ -15,6 +15,7 @@ import (
 
 	"rapport/api"
 	"rapport/engine"
+	"rapport/jobs"
 	"rapport/store"
 )
 
@@ -37,7 +38,10 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, MaxBodyBytes: 1 << 20, Version: "test"}
+	sched := jobs.New(db, nil)
+	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
+	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: db, ServingVersion: func() string { return "" },
+		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
 	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts}
@@ -301,7 +305,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	for route, allowed := range table {
 		method, path, _ := strings.Cut(route, " ")
-		path = strings.NewReplacer("{alias}", "customer:1", "{item}", "SKU-1", "{id}", "key_none").Replace(path)
+		path = strings.NewReplacer("{alias}", "customer:1", "{item}", "SKU-1", "{id}", "key_none", "{name}", "none").Replace(path)
 		for _, tc := range []struct {
 			who    string
 			key    string
@@ -368,5 +372,44 @@ func TestHealth(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/nothing", "", nil); r.status != 404 {
 		t.Fatalf("unknown route: %d", r.status)
+	}
+}
+
+func TestJobsAndModels(t *testing.T) {
+	e := newEnv(t)
+	data := e.keys[engine.RoleData]
+	r := e.do("POST", "/v1/jobs/merge/runs", data, nil)
+	var run engine.JobRun
+	r.json(t, &run)
+	if r.status != http.StatusAccepted || run.Job != "merge" || run.ID == "" {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/jobs/nope/runs", data, nil); r.status != 404 {
+		t.Fatalf("unknown job: %d", r.status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var list struct{ Jobs []engine.JobStatus }
+		e.do("GET", "/v1/jobs", data, nil).json(t, &list)
+		if len(list.Jobs) == 1 && len(list.Jobs[0].Recent) == 1 && list.Jobs[0].Recent[0].Status == engine.RunSucceeded {
+			if list.Jobs[0].Next.IsZero() || list.Jobs[0].Recent[0].Counts["identities"] != 1 {
+				t.Fatalf("%+v", list.Jobs[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run never finished: %+v", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r = e.do("GET", "/v1/models", data, nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"versions":[]`) {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/runs?runs=1000", data, nil); r.status != 404 {
+		t.Fatalf("%d", r.status)
+	}
+	if r := e.do("GET", "/v1/jobs?runs=1000", data, nil); r.status != 400 {
+		t.Fatalf("runs=1000: %d", r.status)
 	}
 }

@@ -75,8 +75,11 @@ func operation(rt route) map[string]any {
 		ok["content"] = map[string]any{"application/json": map[string]any{"schema": ref(rt.doc.response)}}
 	}
 	okStatus := "200"
-	if rt.method == "POST" && rt.path == "/v1/keys" {
+	switch {
+	case rt.method == "POST" && rt.path == "/v1/keys":
 		okStatus = "201"
+	case rt.method == "POST" && rt.path == "/v1/jobs/:name/runs":
+		okStatus = "202"
 	}
 	errResp := map[string]any{"description": "Error", "content": map[string]any{"application/json": map[string]any{"schema": ref("Error")}}}
 	responses := map[string]any{okStatus: ok, "default": errResp}
@@ -157,4 +160,15 @@ var schemas = map[string]any{
 		"created_at": map[string]any{"type": "string", "format": "date-time"}, "revoked_at": map[string]any{"type": "string", "format": "date-time"}}),
 	"CreatedKey": obj(nil, map[string]any{"key": ref("Key"), "secret": str("shown once; store it now")}),
 	"KeyList":    obj(nil, map[string]any{"keys": arrayOf(ref("Key"))}),
+	"JobRun": obj(nil, map[string]any{"id": str(""), "job": str(""), "trigger": str("schedule or manual"),
+		"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
+		"status": str("running, succeeded, failed or canceled"), "counts": map[string]any{"type": "object", "additionalProperties": integer()}, "error": str("")}),
+	"JobList": obj(nil, map[string]any{"jobs": arrayOf(obj(nil, map[string]any{"name": str(""), "schedule": str("cron spec or off"),
+		"next_run": map[string]any{"type": "string", "format": "date-time"}, "running": map[string]any{"type": "boolean"},
+		"skipped_overlapping": integer(), "recent_runs": arrayOf(ref("JobRun"))}))}),
+	"ModelList": obj(nil, map[string]any{"serving": str("the serving version id"), "versions": arrayOf(obj(nil, map[string]any{
+		"id": str(""), "created_at": map[string]any{"type": "string", "format": "date-time"}, "status": str("promoted or candidate"),
+		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},
+		"events": integer(), "identities": integer(), "items": integer(), "train_seconds": num(""), "holdout": str("protocol of the metrics"),
+		"metrics": map[string]any{"type": "object", "additionalProperties": num("")}, "artefact_bytes": integer()}))}),
 }

@@ -37,6 +37,17 @@ type KeyStore interface {
 	KeyByHash(ctx context.Context, h engine.KeyHash) (engine.APIKey, error)
 }
 
+// Jobs lists and starts scheduled jobs.
+type Jobs interface {
+	List(ctx context.Context, recent int) ([]engine.JobStatus, error)
+	Trigger(name string) (engine.JobRun, error)
+}
+
+// Models lists model versions.
+type Models interface {
+	Versions(ctx context.Context) ([]engine.ModelVersion, error)
+}
+
 // Pinger reports whether a dependency can serve.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -51,7 +62,11 @@ type Server struct {
 	Items  ItemStore
 	Keys   KeyStore
 	Health Pinger
-	Logger *slog.Logger
+	Jobs   Jobs
+	Models Models
+	// ServingVersion names the model version serving now ("" if none).
+	ServingVersion func() string
+	Logger         *slog.Logger
 	// MaxBodyBytes limits every request body; DefaultMaxBodyBytes if zero.
 	MaxBodyBytes int64
 	// Version is reported by /healthz and the OpenAPI document.
@@ -117,6 +132,9 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/keys", admin, "Create an API key; the secret is in this response only.", s.createKey, opDoc{request: "KeyRequest", response: "CreatedKey"}},
 		{"GET", "/v1/keys", admin, "List API keys (never their secrets).", s.listKeys, opDoc{response: "KeyList"}},
 		{"DELETE", "/v1/keys/:id", admin, "Revoke an API key at once.", s.revokeKey, opDoc{response: "Key"}},
+		{"GET", "/v1/jobs", data, "List scheduled jobs with their next run and recent runs.", s.listJobs, opDoc{query: []param{{"runs", "integer", "recent runs per job, 0 to 100 (default 10)"}}, response: "JobList"}},
+		{"POST", "/v1/jobs/:name/runs", data, "Start a run of a job now (merge or train); 409 while one is running.", s.startJob, opDoc{response: "JobRun"}},
+		{"GET", "/v1/models", data, "List model versions, newest first, and which one serves.", s.listModels, opDoc{response: "ModelList"}},
 	}
 }
 

@@ -24,6 +24,9 @@ commands:
   serve                     run the HTTP API
   import events FILE        import events from CSV, TSV or NDJSON (gzip detected)
   import items FILE         import catalog items
+  train                     merge features and train a model version once, in the foreground
+  recommend                 recommend for --identity ALIAS or --identities FILE from the data dir
+  eval [FILE]               compare models offline on a split (see rapport eval -h)
   keys create|list|revoke   manage API keys
   demo                      fill a data directory with a synthetic shop
   bench ingest              load-test POST /v1/events on a running server
@@ -57,6 +60,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runKeys(ctx, rest, stdout, stderr)
 	case "demo":
 		err = runDemo(ctx, rest, stdout, stderr)
+	case "train":
+		err = runTrain(ctx, rest, stdout, stderr)
+	case "recommend":
+		err = runRecommend(ctx, rest, stdout, stderr)
 	case "eval":
 		err = runEval(ctx, rest, stdout, stderr)
 	case "bench":

@@ -11,19 +11,25 @@ import (
 	"time"
 
 	"rapport/api"
+	"rapport/engine/model"
+	"rapport/jobs"
 	"rapport/store"
 )
 
 // Server is a running rapport serve: the store, the API and the listener.
 // Tests start it on 127.0.0.1:0 and read Addr.
 type Server struct {
-	Addr         string // listen address; after Open, the bound address
-	DataDir      string
-	MaxBodyBytes int64
-	Logger       *slog.Logger
+	Addr          string // listen address; after Open, the bound address
+	DataDir       string
+	MaxBodyBytes  int64
+	Logger        *slog.Logger
+	Model         model.RankerConfig
+	MergeSchedule string // cron spec or "off"
+	TrainSchedule string
 
 	db   *store.DB
 	api  *api.Server
+	jobs *jobs.Scheduler
 	http *http.Server
 	ln   net.Listener
 	done chan error
@@ -38,7 +44,19 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.db = db
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Logger: s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version}
+	p := newPipeline(db, s.Model, s.Logger)
+	if err := p.loadServing(context.Background()); err != nil {
+		db.Close()
+		return err
+	}
+	s.jobs = jobs.New(db, s.Logger)
+	if err := p.schedule(s.jobs, s.MergeSchedule, s.TrainSchedule); err != nil {
+		db.Close()
+		return usagef("%v", err)
+	}
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db,
+		ServingVersion: func() string { return p.serving.Load().VersionID() },
+		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -54,6 +72,7 @@ func (s *Server) Open() error {
 	s.Addr = s.ln.Addr().String()
 	s.done = make(chan error, 1)
 	go func() { s.done <- s.http.Serve(s.ln) }()
+	s.jobs.Start()
 	return nil
 }
 
@@ -61,7 +80,8 @@ func (s *Server) Open() error {
 // context's deadline), then closes the store.
 func (s *Server) Close(ctx context.Context) error {
 	s.api.Drain()
-	err := s.http.Shutdown(ctx)
+	err := s.jobs.Stop(ctx) // cancels running jobs and waits for them
+	err = errors.Join(err, s.http.Shutdown(ctx))
 	if err != nil {
 		s.http.Close()
 	}
@@ -76,7 +96,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g := addGlobals(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
-	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests")
+	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
+	mergeSpec, trainSpec := addScheduleFlags(fs)
+	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -91,7 +113,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usagef("%v", err)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger}
+	cfg, err := mf.config()
+	if err != nil {
+		return err
+	}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec}
 	if err := s.Open(); err != nil {
 		return err
 	}

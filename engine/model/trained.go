@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"rapport/engine"
 )
 
 // Trained is a fitted Ranker with the vocabularies it was fitted on: what a
@@ -259,4 +262,41 @@ func (r *reader) fail(err error) {
 		r.err = err
 	}
 	r.b = nil
+}
+
+// Profile builds the scoring profile of a person from their aliases and
+// events: their training index (the first alias the model knows), their
+// history over the model's items (events on unknown items are left out),
+// and the time to score for — the training time, or their newest event if
+// later.
+func (t *Trained) Profile(aliases []engine.Alias, events []engine.Event, region string) *Profile {
+	p := &Profile{User: -1, Region: region, Now: t.Now}
+	for _, a := range aliases {
+		if u := t.UserIndex(a.String()); u >= 0 {
+			p.User = u
+			break
+		}
+	}
+	for _, ev := range events {
+		if ev.Type.IsSocial() {
+			continue
+		}
+		i, ok := t.ItemIndex(ev.Item)
+		if !ok {
+			continue
+		}
+		p.History = append(p.History, Interaction{Item: i, Type: ev.Type, Time: ev.Time.Unix(), Qty: float32(ev.Quantity), Price: float32(ev.Price)})
+		p.Now = max(p.Now, ev.Time.Unix())
+	}
+	slices.SortStableFunc(p.History, func(a, b Interaction) int { return cmp.Compare(a.Time, b.Time) })
+	return p
+}
+
+// Recommend ranks the n best items for p with the ranker's fallback chain,
+// leaving out the items skip names (skip may be nil), and says which step
+// of the chain ranked them.
+func (t *Trained) Recommend(p *Profile, n int, skip func(item int32) bool) ([]Scored, Step) {
+	scores := make([]float64, len(t.Items))
+	t.Ranker.Score(p, scores)
+	return TopN(scores, n, skip), t.Ranker.StepFor(p)
 }

@@ -1,0 +1,54 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"rapport/engine"
+)
+
+func (s *Server) listJobs(c *gin.Context) {
+	limit, err := intQuery(c, "runs", 10, 0, 100)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	jobs, err := s.Jobs.List(c.Request.Context(), limit)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"jobs": jobs})
+}
+
+func (s *Server) startJob(c *gin.Context) {
+	run, err := s.Jobs.Trigger(c.Param("name"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/jobs")
+	c.PureJSON(http.StatusAccepted, run)
+}
+
+type modelList struct {
+	Serving  string                `json:"serving"`
+	Versions []engine.ModelVersion `json:"versions"`
+}
+
+func (s *Server) listModels(c *gin.Context) {
+	vs, err := s.Models.Versions(c.Request.Context())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if vs == nil {
+		vs = []engine.ModelVersion{}
+	}
+	serving := ""
+	if s.ServingVersion != nil {
+		serving = s.ServingVersion()
+	}
+	c.PureJSON(http.StatusOK, modelList{Serving: serving, Versions: vs})
+}

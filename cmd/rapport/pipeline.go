@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"rapport/engine"
+	"rapport/engine/model"
+	"rapport/features"
+	"rapport/jobs"
+	"rapport/store"
+)
+
+// pipeline wires the merge and train jobs over one store and the serving
+// model they share.
+type pipeline struct {
+	db      *store.DB
+	serving *model.Serving
+	merger  *features.Merger
+	trainer *jobs.Trainer
+	logger  *slog.Logger
+}
+
+func newPipeline(db *store.DB, cfg model.RankerConfig, logger *slog.Logger) *pipeline {
+	p := &pipeline{db: db, serving: &model.Serving{}, logger: logger}
+	p.merger = &features.Merger{Store: db, Model: func() features.Factors {
+		if l := p.serving.Load(); l != nil {
+			return loadedFactors{l}
+		}
+		return nil
+	}}
+	p.trainer = &jobs.Trainer{Events: db, Versions: db, Config: cfg, Publish: func(v engine.ModelVersion, t *model.Trained) {
+		p.serving.Swap(&model.Loaded{Version: v, Trained: t})
+		logger.Info("model version serving", "version", v.ID)
+	}}
+	return p
+}
+
+// loadedFactors adapts a loaded version to what the merge asks of a model.
+type loadedFactors struct{ l *model.Loaded }
+
+func (f loadedFactors) Version() string                { return f.l.VersionID() }
+func (f loadedFactors) Factors(alias string) []float64 { return f.l.Factors(alias) }
+
+// loadServing loads the newest promoted version, if there is one.
+func (p *pipeline) loadServing(ctx context.Context) error {
+	l, err := newestPromoted(ctx, p.db)
+	if err != nil || l == nil {
+		return err
+	}
+	p.serving.Swap(l)
+	return nil
+}
+
+// newestPromoted loads the newest promoted model version (nil if none).
+func newestPromoted(ctx context.Context, db *store.DB) (*model.Loaded, error) {
+	vs, err := db.Versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.Status != engine.VersionPromoted {
+			continue
+		}
+		art, err := db.Artefact(ctx, v.ID)
+		if err != nil {
+			return nil, err
+		}
+		t, err := model.UnmarshalTrained(art)
+		if err != nil {
+			return nil, fmt.Errorf("load model %s: %w", v.ID, err)
+		}
+		return &model.Loaded{Version: v, Trained: t}, nil
+	}
+	return nil, nil
+}
+
+// merge is the merge job: vectors of identities with new events.
+func (p *pipeline) merge(ctx context.Context, counts map[string]int) error {
+	r, err := p.merger.Merge(ctx, false)
+	counts["identities"], counts["changes"], counts["events"] = r.Identities, r.Changes, r.Events
+	return err
+}
+
+// train is the train job: a new version, then every vector refreshed with
+// its factors.
+func (p *pipeline) train(ctx context.Context, counts map[string]int) error {
+	if err := p.trainer.Run(ctx, counts); err != nil {
+		return err
+	}
+	r, err := p.merger.Merge(ctx, true)
+	counts["vectors"] = r.Identities
+	return err
+}
+
+// schedule adds the two jobs to s.
+func (p *pipeline) schedule(s *jobs.Scheduler, mergeSpec, trainSpec string) error {
+	if err := s.Add(jobs.Job{Name: "merge", Schedule: mergeSpec, Run: p.merge}); err != nil {
+		return fmt.Errorf("--merge-schedule: %w", err)
+	}
+	if err := s.Add(jobs.Job{Name: "train", Schedule: trainSpec, Run: p.train}); err != nil {
+		return fmt.Errorf("--train-schedule: %w", err)
+	}
+	return nil
+}
+
+// modelFlags are the training settings serve and train share.
+type modelFlags struct {
+	factors, iterations *int
+	seed                *int64
+	lambda, alpha       *float64
+}
+
+func addModelFlags(fs *flagSet) *modelFlags {
+	d := model.DefaultRankerConfig()
+	return &modelFlags{
+		factors:    fs.Int("factors", d.Factors, "ALS latent factors"),
+		iterations: fs.Int("iterations", d.Iterations, "ALS iterations"),
+		seed:       fs.Int64("seed", int64(d.Seed), "random seed: the same data, seed and settings give the same model"),
+		lambda:     fs.Float64("lambda", d.Lambda, "ALS regularisation"),
+		alpha:      fs.Float64("alpha", d.Alpha, "ALS confidence scale"),
+	}
+}
+
+func (f *modelFlags) config() (model.RankerConfig, error) {
+	cfg := model.DefaultRankerConfig()
+	switch {
+	case *f.factors < 1 || *f.factors > 512:
+		return cfg, usagef("--factors must be 1 to 512")
+	case *f.iterations < 1 || *f.iterations > 200:
+		return cfg, usagef("--iterations must be 1 to 200")
+	case !(*f.lambda > 0) || !(*f.alpha > 0):
+		return cfg, usagef("--lambda and --alpha must be positive")
+	}
+	cfg.Factors, cfg.Iterations, cfg.Seed, cfg.Lambda, cfg.Alpha = *f.factors, *f.iterations, uint64(*f.seed), *f.lambda, *f.alpha
+	return cfg, nil
+}
+
+// schedules are serve's job schedule flags.
+func addScheduleFlags(fs *flagSet) (merge, train *string) {
+	return fs.String("merge-schedule", "@every 5m", "cron spec of the feature merge, or off"),
+		fs.String("train-schedule", "0 3 * * *", "cron spec of training (default nightly at 03:00), or off")
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("train", "train [flags]", stderr)
+	g := addGlobals(fs)
+	mf := addModelFlags(fs)
+	asJSON := fs.Bool("json", false, "print the new version as JSON")
+	if rest, err := fs.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("train takes no arguments")
+	}
+	cfg, err := mf.config()
+	if err != nil {
+		return err
+	}
+	logger, err := g.logger(io.Discard)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	db, err := openStore(g, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p := newPipeline(db, cfg, logger)
+	if err := p.loadServing(ctx); err != nil {
+		return err
+	}
+	start := time.Now()
+	p.trainer.Progress = stageProgress(stderr)
+	counts := map[string]int{}
+	mergeStart := time.Now()
+	if err := p.merge(ctx, map[string]int{}); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	mergeSeconds := time.Since(mergeStart).Seconds()
+	if err := p.train(ctx, counts); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	l := p.serving.Load()
+	v := l.Version
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(map[string]any{"version": v, "seconds": time.Since(start).Seconds(), "counts": counts})
+	}
+	fmt.Fprintf(stdout, "model %s trained on %s events of %s identities and %s items in %.1fs (merge %.1fs, train+measure %.1fs, vectors refreshed: %s)\n",
+		v.ID, commas(int64(v.Events)), commas(int64(v.Identities)), commas(int64(v.Items)), time.Since(start).Seconds(), mergeSeconds, v.TrainSeconds, commas(int64(counts["vectors"])))
+	fmt.Fprintf(stdout, "held out: %s\n", v.Holdout)
+	keys := make([]string, 0, len(v.Metrics))
+	for k := range v.Metrics {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %-20s %.4f\n", k, v.Metrics[k])
+	}
+	fmt.Fprintf(stdout, "status: %s (serving from the next server start, or now in a running server's train job)\n", v.Status)
+	return nil
+}
+
+// stageProgress reports training stages: a live line on a terminal, one
+// line per stage otherwise.
+func stageProgress(w io.Writer) func(stage string, done, total int) {
+	term := isTerminal(w)
+	last := ""
+	return func(stage string, done, total int) {
+		if term {
+			bar := strings.Repeat("#", 20*done/max(total, 1))
+			fmt.Fprintf(w, "\r\033[K%-34s [%-20s] %d/%d", stage, bar, done, total)
+			if stage == "training" && done == total {
+				fmt.Fprint(w, "\r\033[K")
+			}
+			return
+		}
+		if stage != last {
+			fmt.Fprintf(w, "%s…\n", stage)
+			last = stage
+		}
+	}
+}
