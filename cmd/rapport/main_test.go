@@ -65,7 +65,7 @@ type serverProcess struct {
 
 func startServer(t *testing.T, data string) *serverProcess {
 	t.Helper()
-	cmd := exec.Command(binary, "serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "error")
+	cmd := exec.Command(binary, "serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "error", "--merge-schedule", "off", "--train-schedule", "off", "--factors", "16", "--iterations", "4")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -382,4 +382,93 @@ func BenchmarkImportOnlineRetail(b *testing.B) {
 		json.Unmarshal(out.Bytes(), &sum)
 		b.ReportMetric(float64(sum.Rows)/time.Since(start).Seconds(), "rows/s")
 	}
+}
+
+// TestTrainRecommendAndServeModels: demo data, rapport train, rapport
+// recommend, then a server that serves the trained version and trains a
+// new one on request.
+func TestTrainRecommendAndServeModels(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models")
+	}
+	data := t.TempDir()
+	rapport(t, "demo", "--data", data, "--customers", "200", "--items", "300")
+	out := rapport(t, "train", "--data", data, "--factors", "16", "--iterations", "4", "--json")
+	var trained struct {
+		Version struct {
+			ID      string             `json:"id"`
+			Metrics map[string]float64 `json:"metrics"`
+		} `json:"version"`
+		Counts map[string]int `json:"counts"`
+	}
+	if err := json.Unmarshal([]byte(out), &trained); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if trained.Version.ID != "v000001" || trained.Version.Metrics["discover_ndcg@10"] <= 0 || trained.Counts["vectors"] == 0 {
+		t.Fatalf("train: %s", out)
+	}
+	out = rapport(t, "recommend", "--data", data, "--identity", "customer:C00001", "--n", "5", "--json")
+	var rec recommendation
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || len(rec.Items) != 5 || rec.ModelVersion != "v000001" {
+		t.Fatalf("recommend: %s", out)
+	}
+	admin := createKey(t, data, "admin")
+	srv := startServer(t, data)
+	get := func(path string) []byte {
+		req, _ := http.NewRequest("GET", srv.url+path, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	var models struct {
+		Serving  string `json:"serving"`
+		Versions []struct{ ID string }
+	}
+	json.Unmarshal(get("/v1/models"), &models)
+	if models.Serving != "v000001" || len(models.Versions) != 1 {
+		t.Fatalf("models at start: %+v", models)
+	}
+	req, _ := http.NewRequest("POST", srv.url+"/v1/jobs/train/runs", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("start train: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		json.Unmarshal(get("/v1/models"), &models)
+		if models.Serving == "v000002" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new version never served: %+v; jobs: %s", models, get("/v1/jobs"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// BenchmarkTrainOnlineRetail times rapport train (merge + train + vector
+// refresh) on the whole Online Retail data set, imported once beforehand.
+func BenchmarkTrainOnlineRetail(b *testing.B) {
+	const file = "../../../shared/datasets/online-retail/online_retail.csv.gz"
+	if _, err := os.Stat(file); err != nil {
+		b.Skip("the online-retail data set is not next to this checkout")
+	}
+	data := b.TempDir()
+	if code := run(context.Background(), []string{"import", "events", file, "--preset", "online-retail", "--data", data}, io.Discard, io.Discard); code != 0 {
+		b.Fatalf("import: exit %d", code)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if code := run(context.Background(), []string{"train", "--data", data}, io.Discard, io.Discard); code != 0 {
+			b.Fatalf("train: exit %d", code)
+		}
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/train")
 }
