@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"rapport/engine"
+	"rapport/jobs"
 )
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,17 +40,35 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := p.loadServing(ctx); err != nil {
 		return err
 	}
+	// Through the scheduler, so the runs are in the job history like any.
+	sched := jobs.New(db, logger)
+	if err := p.schedule(sched, jobs.Off, jobs.Off); err != nil {
+		return err
+	}
 	start := time.Now()
 	p.trainer.Progress = stageProgress(stderr)
-	counts := map[string]int{}
-	mergeStart := time.Now()
-	if err := p.merge(ctx, map[string]int{}); err != nil {
-		return fmt.Errorf("merge: %w", err)
+	runJob := func(name string) (engine.JobRun, error) {
+		r, err := sched.RunNow(ctx, name)
+		switch {
+		case err != nil:
+			return r, err
+		case ctx.Err() != nil:
+			return r, ctx.Err()
+		case r.Status != engine.RunSucceeded:
+			return r, fmt.Errorf("%s %s: %s", name, r.Status, r.Error)
+		}
+		return r, nil
 	}
-	mergeSeconds := time.Since(mergeStart).Seconds()
-	if err := p.train(ctx, counts); err != nil {
-		return fmt.Errorf("train: %w", err)
+	merged, err := runJob("merge")
+	if err != nil {
+		return err
 	}
+	mergeSeconds := merged.EndedAt.Sub(merged.StartedAt).Seconds()
+	trained, err := runJob("train")
+	if err != nil {
+		return err
+	}
+	counts := trained.Counts
 	l := p.serving.Load()
 	v := l.Version
 	if *asJSON {
