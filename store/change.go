@@ -83,16 +83,11 @@ func (db *DB) IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			var ref eventRef
-			copy(ref[:], it.Item().Key()[len(prefixEvent):])
-			err := it.Item().Value(func(v []byte) error {
-				ev, err := decodeEvent(ref, v)
-				out = append(out, ev)
-				return err
-			})
+			ev, err := itemEvent(it.Item())
 			if err != nil {
-				return fmt.Errorf("decode event: %w", err)
+				return err
 			}
+			out = append(out, ev)
 		}
 		return nil
 	})

@@ -229,20 +229,13 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Seek(seek); it.Valid(); it.Next() {
-			var ref eventRef
-			k := it.Item().Key()
-			copy(ref[:], k[len(prefixEvent):])
 			if len(out) == limit {
-				next = hex.EncodeToString(ref[8:]) // the first event not returned
+				next = hex.EncodeToString(it.Item().Key()[len(prefixEvent)+8:]) // the first event not returned
 				break
 			}
-			var ev engine.Event
-			err := it.Item().Value(func(v []byte) (err error) {
-				ev, err = decodeEvent(ref, v)
-				return err
-			})
+			ev, err := itemEvent(it.Item())
 			if err != nil {
-				return fmt.Errorf("decode event: %w", err)
+				return err
 			}
 			out = append(out, ev)
 			if err := ctx.Err(); err != nil {
@@ -267,15 +260,9 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) e
 			if n++; n%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			var ref eventRef
-			copy(ref[:], it.Item().Key()[len(prefixEvent):])
-			var ev engine.Event
-			err := it.Item().Value(func(v []byte) (err error) {
-				ev, err = decodeEvent(ref, v)
-				return err
-			})
+			ev, err := itemEvent(it.Item())
 			if err != nil {
-				return fmt.Errorf("decode event: %w", err)
+				return err
 			}
 			if err := fn(&ev); err != nil {
 				return err
@@ -283,4 +270,19 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) e
 		}
 		return nil
 	})
+}
+
+// itemEvent decodes the event an iterator stands on.
+func itemEvent(item *badger.Item) (engine.Event, error) {
+	var ref eventRef
+	copy(ref[:], item.Key()[len(prefixEvent):])
+	var ev engine.Event
+	err := item.Value(func(v []byte) (err error) {
+		ev, err = decodeEvent(ref, v)
+		return err
+	})
+	if err != nil {
+		return ev, fmt.Errorf("decode event: %w", err)
+	}
+	return ev, nil
 }

@@ -79,38 +79,30 @@ func (m *ALS) defaults() {
 // Fit builds the confidence matrix from d and runs Iterations sweeps.
 func (m *ALS) Fit(ctx context.Context, d *Dataset, now int64) error {
 	m.defaults()
-	m.users, m.items = d.NumUsers(), d.NumItems()
-	m.obsU = make([]sparseRow, m.users)
-	byItem := make([][]int32, m.items)
-	byItemConf := make([][]float64, m.items)
+	rows := make([]sparseRow, d.NumUsers())
 	net := map[int32]float64{}
 	for u, h := range d.Hist {
 		clear(net)
 		for _, in := range h {
 			net[in.Item] += m.Weights.Of(in)
 		}
-		row := sparseRow{}
 		for _, i := range sortedKeys(net) {
 			if r := net[i]; r > 0 {
-				c := 1 + m.Alpha*math.Log1p(r/m.Epsilon)
-				row.idx = append(row.idx, i)
-				row.conf = append(row.conf, c)
-				byItem[i] = append(byItem[i], int32(u))
-				byItemConf[i] = append(byItemConf[i], c)
+				rows[u].idx = append(rows[u].idx, i)
+				rows[u].conf = append(rows[u].conf, m.confidence(r))
 			}
 		}
-		m.obsU[u] = row
 	}
-	m.obsI = make([]sparseRow, m.items)
-	for i := range byItem {
-		m.obsI[i] = sparseRow{idx: byItem[i], conf: byItemConf[i]}
-	}
+	m.setObservations(d.NumUsers(), d.NumItems(), rows)
 	return m.Train(ctx)
 }
 
-// SetObservations replaces the confidence matrix directly (for benchmarks
+// confidence turns a net weight r > 0 into an observation's confidence.
+func (m *ALS) confidence(r float64) float64 { return 1 + m.Alpha*math.Log1p(r/m.Epsilon) }
+
+// setObservations replaces the confidence matrix directly (for benchmarks
 // and tests): rows[u] lists (item, confidence) pairs of user u.
-func (m *ALS) SetObservations(users, items int, rows []sparseRow) {
+func (m *ALS) setObservations(users, items int, rows []sparseRow) {
 	m.defaults()
 	m.users, m.items = users, items
 	m.obsU = rows
@@ -270,7 +262,7 @@ func (m *ALS) UserFactors(p *Profile) []float64 {
 	for _, i := range sortedKeys(net) {
 		if r := net[i]; r > 0 {
 			row.idx = append(row.idx, i)
-			row.conf = append(row.conf, 1+m.Alpha*math.Log1p(r/m.Epsilon))
+			row.conf = append(row.conf, m.confidence(r))
 		}
 	}
 	x := make([]float64, f)

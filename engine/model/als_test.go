@@ -55,7 +55,7 @@ func TestALSDeterministic(t *testing.T) {
 	train := func(procs int) []byte {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 		m := &ALS{Factors: 16, Iterations: 4, Seed: 3}
-		m.SetObservations(300, 200, rows)
+		m.setObservations(300, 200, rows)
 		if err := m.Train(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestALSDeterministic(t *testing.T) {
 		t.Fatal("two trainings with the same seed differ")
 	}
 	m := &ALS{Factors: 16, Iterations: 4, Seed: 4}
-	m.SetObservations(300, 200, rows)
+	m.setObservations(300, 200, rows)
 	m.Train(context.Background())
 	if bytes.Equal(a, factorBytes(m)) {
 		t.Fatal("a different seed gave the same factors")
@@ -90,7 +90,7 @@ func TestALSLearns(t *testing.T) {
 		}
 	}
 	m := &ALS{Factors: 4, Iterations: 10, Seed: 1}
-	m.SetObservations(40, 20, rows)
+	m.setObservations(40, 20, rows)
 	if err := m.Train(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestALSLearns(t *testing.T) {
 func BenchmarkALSIteration(b *testing.B) {
 	rows := syntheticObservations(6000, 4000, 1_000_000, 1)
 	m := &ALS{Factors: 64, Iterations: 1, Seed: 1}
-	m.SetObservations(6000, 4000, rows)
+	m.setObservations(6000, 4000, rows)
 	if err := m.Train(context.Background()); err != nil {
 		b.Fatal(err)
 	}
