@@ -100,8 +100,8 @@ func (m *ALS) Fit(ctx context.Context, d *Dataset, now int64) error {
 // confidence turns a net weight r > 0 into an observation's confidence.
 func (m *ALS) confidence(r float64) float64 { return 1 + m.Alpha*math.Log1p(r/m.Epsilon) }
 
-// setObservations replaces the confidence matrix directly (for benchmarks
-// and tests): rows[u] lists (item, confidence) pairs of user u.
+// setObservations sets the confidence matrix (Fit, benchmarks and tests):
+// rows[u] lists the (item, confidence) pairs of user u.
 func (m *ALS) setObservations(users, items int, rows []sparseRow) {
 	m.defaults()
 	m.users, m.items = users, items
