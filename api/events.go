@@ -27,6 +27,15 @@ func (s *Server) postEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// The events are stored; bring serving up to date before answering, so
+	// the next recommendation reflects them. A failure here leaves serving
+	// to catch up from the store on its next read, so it is logged, not
+	// returned: the caller must not resend stored events.
+	if s.Recommender != nil {
+		if err := s.Recommender.Observe(c.Request.Context(), events); err != nil {
+			s.Logger.Error("refresh serving state after ingest", "request_id", c.GetString(ctxRequestID), "err", err)
+		}
+	}
 	c.PureJSON(http.StatusOK, res)
 }
 

@@ -23,6 +23,11 @@ func (s *Server) putItems(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if s.Recommender != nil {
+		if err := s.Recommender.ObserveItems(c.Request.Context(), items); err != nil {
+			s.Logger.Error("refresh serving catalog after upsert", "request_id", c.GetString(ctxRequestID), "err", err)
+		}
+	}
 	c.PureJSON(http.StatusOK, gin.H{"upserted": len(items)})
 }
 

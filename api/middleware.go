@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -78,7 +79,7 @@ func (s *Server) logRequests(c *gin.Context) {
 }
 
 func (s *Server) recovered(c *gin.Context, v any) {
-	s.Logger.Error("panic serving request", "request_id", c.GetString(ctxRequestID), "route", c.FullPath(), "panic", v)
+	s.Logger.Error("panic serving request", "request_id", c.GetString(ctxRequestID), "route", c.FullPath(), "panic", v, "stack", string(debug.Stack()))
 	s.fail(c, engine.Errorf(engine.CodeInternal, "internal error"))
 }
 

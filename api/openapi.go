@@ -123,6 +123,18 @@ func stringMap() map[string]any {
 }
 func arrayOf(s map[string]any) map[string]any { return map[string]any{"type": "array", "items": s} }
 
+var recommendDoc = []param{
+	{"n", "integer", "1 to 100 (default 10)"}, {"offset", "integer", "0 to 1000"},
+	{"category", "string", "repeatable: only these categories (or below them)"}, {"brand", "string", "repeatable: only these brands"},
+	{"exclude_category", "string", "repeatable"}, {"exclude", "string", "repeatable item ids"},
+	{"min_price", "number", ""}, {"max_price", "number", ""}, {"available_only", "boolean", "default true"},
+	{"context_item", "string", "the item being viewed"}, {"placement", "string", "a name you choose; echoed and counted"},
+	{"include_purchased", "boolean", "default false: purchased items are left out"}, {"include", "string", "item: embed catalog records"},
+}
+
+var recItem = obj(nil, map[string]any{"item": str(""), "rank": integer(), "score": num(""),
+	"reasons": arrayOf(str("which model or rule put it there")), "details": ref("Item")})
+
 var schemas = map[string]any{
 	"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{
 		"code":    str("invalid, unauthorized, forbidden, not_found, conflict, too_large, rate_limited, unavailable or internal"),
@@ -160,6 +172,13 @@ var schemas = map[string]any{
 		"created_at": map[string]any{"type": "string", "format": "date-time"}, "revoked_at": map[string]any{"type": "string", "format": "date-time"}}),
 	"CreatedKey": obj(nil, map[string]any{"key": ref("Key"), "secret": str("shown once; store it now")}),
 	"KeyList":    obj(nil, map[string]any{"keys": arrayOf(ref("Key"))}),
+	"Recommendations": obj(nil, map[string]any{"alias": str(""), "recommendation_id": str("reference it in feedback events"),
+		"model_version": str(""), "step": str("trending, item-to-item or blend: the fallback step used"), "placement": str(""), "items": arrayOf(recItem)}),
+	"List": obj(nil, map[string]any{"model_version": str(""), "items": arrayOf(recItem)}),
+	"BuyAgain": obj(nil, map[string]any{"alias": str(""), "model_version": str(""), "items": arrayOf(obj(nil, map[string]any{
+		"item": str(""), "rank": integer(), "score": num(""), "orders": integer(), "usual_quantity": num("median quantity per purchase"),
+		"last_purchased": map[string]any{"type": "string", "format": "date-time"}, "interval_days": num("median days between purchases"),
+		"due_at": map[string]any{"type": "string", "format": "date-time"}, "due": map[string]any{"type": "boolean"}, "reasons": arrayOf(str(""))}))}),
 	"JobRun": obj(nil, map[string]any{"id": str(""), "job": str(""), "trigger": str("schedule or manual"),
 		"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
 		"status": str("running, succeeded, failed or canceled"), "counts": map[string]any{"type": "object", "additionalProperties": integer()}, "error": str("")}),

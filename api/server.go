@@ -58,12 +58,13 @@ const DefaultMaxBodyBytes = 16 << 20
 
 // Server is the HTTP API. Set the exported fields, then call Handler.
 type Server struct {
-	Events EventStore
-	Items  ItemStore
-	Keys   KeyStore
-	Health Pinger
-	Jobs   Jobs
-	Models Models
+	Events      EventStore
+	Items       ItemStore
+	Keys        KeyStore
+	Health      Pinger
+	Jobs        Jobs
+	Models      Models
+	Recommender Recommender
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -129,6 +130,10 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/identities/:alias/events", data, "List an identity's events, newest first.", s.listEvents, opDoc{query: []param{{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"cursor", "string", "next_cursor from the previous page"}}, response: "EventPage"}},
 		{"PUT", "/v1/items", feeders, "Upsert a batch of up to 10,000 catalog items (JSON array or NDJSON); all or nothing.", s.putItems, opDoc{request: "ItemBatch", response: "PutItemsResult"}},
 		{"GET", "/v1/items/:item", readers, "Read one catalog item.", s.getItem, opDoc{response: "Item"}},
+		{"GET", "/v1/identities/:alias/recommendations", readers, "Ranked, filtered, explained recommendations for a person, known or anonymous.", s.recommendations, opDoc{query: recommendDoc, response: "Recommendations"}},
+		{"GET", "/v1/identities/:alias/buy-again", readers, "Items this person is likely to reorder now, with usual quantity and due date.", s.buyAgain, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}}, response: "BuyAgain"}},
+		{"GET", "/v1/items/:item/similar", readers, "Items most often bought together with this one.", s.similar, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}, {"include_unavailable", "boolean", "default false"}, {"include", "string", "item: embed catalog records"}}, response: "List"}},
+		{"GET", "/v1/popular", readers, "What is trending, in a region and category.", s.popular, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}, {"region", "string", ""}, {"category", "string", ""}, {"include", "string", "item: embed catalog records"}}, response: "List"}},
 		{"POST", "/v1/keys", admin, "Create an API key; the secret is in this response only.", s.createKey, opDoc{request: "KeyRequest", response: "CreatedKey"}},
 		{"GET", "/v1/keys", admin, "List API keys (never their secrets).", s.listKeys, opDoc{response: "KeyList"}},
 		{"DELETE", "/v1/keys/:id", admin, "Revoke an API key at once.", s.revokeKey, opDoc{response: "Key"}},

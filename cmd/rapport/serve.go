@@ -12,6 +12,7 @@ import (
 
 	"rapport/api"
 	"rapport/engine/model"
+	"rapport/engine/recommend"
 	"rapport/jobs"
 	"rapport/store"
 )
@@ -26,6 +27,7 @@ type Server struct {
 	Model         model.RankerConfig
 	MergeSchedule string // cron spec or "off"
 	TrainSchedule string
+	Rules         *recommend.Rules // business rules; nil for none
 
 	db   *store.DB
 	api  *api.Server
@@ -54,7 +56,8 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db,
+	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules}
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version}
 	s.http = &http.Server{
@@ -98,6 +101,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
 	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
 	mergeSpec, trainSpec := addScheduleFlags(fs)
+	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
 	if err != nil {
@@ -118,6 +122,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec}
+	if *rulesFile != "" {
+		if s.Rules, err = recommend.LoadRules(*rulesFile); err != nil {
+			return usagef("--rules: %v", err)
+		}
+	}
 	if err := s.Open(); err != nil {
 		return err
 	}

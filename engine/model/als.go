@@ -245,10 +245,14 @@ func (m *ALS) apply(out, v, src, gram []float64, obs sparseRow) {
 	}
 }
 
-// UserFactors returns the factors of a training user, or folds a profile
-// in: solves its row against the item factors from its history.
+// UserFactors returns the profile's own Factors if set, else the factors
+// of a training user, else folds the profile in: solves its row against
+// the item factors from its history.
 func (m *ALS) UserFactors(p *Profile) []float64 {
 	f := m.Factors
+	if len(p.Factors) == f {
+		return p.Factors
+	}
 	if p.User >= 0 && p.User < m.users {
 		return m.X[p.User*f : (p.User+1)*f]
 	}
@@ -295,4 +299,10 @@ func sortedKeys(m map[int32]float64) []int32 {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// FoldIn solves a person's factors from their history alone, against the
+// trained item factors (what UserFactors does for people it never saw).
+func (m *ALS) FoldIn(history []Interaction) []float64 {
+	return m.UserFactors(&Profile{User: -1, History: history})
 }

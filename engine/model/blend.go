@@ -46,13 +46,18 @@ func (b *Blend) Fit(ctx context.Context, d *Dataset, now int64) error {
 	return nil
 }
 
-func (b *Blend) Score(pr *Profile, scores []float64) {
+func (b *Blend) Score(pr *Profile, scores []float64) { b.Explain(pr, scores, nil) }
+
+// Explain scores like Score and, when contrib is not nil, also fills
+// contrib[k] (len(scores) each) with part k's weighted, normalised
+// contribution to every item, so callers can say why an item ranks.
+func (b *Blend) Explain(pr *Profile, scores []float64, contrib [][]float64) {
 	part := make([]float64, len(scores))
 	gated := make([]bool, len(scores))
 	for i := range scores {
 		scores[i] = math.Inf(-1)
 	}
-	for _, p := range b.Parts {
+	for k, p := range b.Parts {
 		p.Model.Score(pr, part)
 		top := 0.0
 		for _, s := range part {
@@ -67,6 +72,9 @@ func (b *Blend) Score(pr *Profile, scores []float64) {
 			} else if math.IsInf(s, -1) {
 				gated[i] = gated[i] || p.Gate
 				continue
+			}
+			if contrib != nil {
+				contrib[k][i] = v
 			}
 			if math.IsInf(scores[i], -1) {
 				scores[i] = v

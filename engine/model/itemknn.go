@@ -212,3 +212,21 @@ func recentWeights(p *Profile, w Weights, halfLife float64) map[int32]float64 {
 	}
 	return net
 }
+
+// Because returns the history item that contributes most to item's
+// item-to-item score for p, or -1 if none does.
+func (m *ItemKNN) Because(p *Profile, item int32) int32 {
+	best, bestScore := int32(-1), 0.0
+	weights := recentWeights(p, m.Weights, m.HalfLife.Seconds())
+	for _, j := range sortedKeys(weights) {
+		for _, nb := range m.NeighboursOf(j) {
+			if nb.Item == item {
+				if s := weights[j] * nb.Score; s > bestScore {
+					best, bestScore = j, s
+				}
+				break
+			}
+		}
+	}
+	return best
+}

@@ -16,6 +16,10 @@ type Profile struct {
 	History []Interaction
 	Region  string
 	Now     int64
+	// Factors, when set, are the person's latent factors folded in from
+	// their current history; they replace the trained ones (serving sets
+	// them after new events, so ALS reflects the click a second ago).
+	Factors []float64
 }
 
 // Model learns from a Dataset and scores every item for a Profile.

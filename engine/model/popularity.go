@@ -113,3 +113,9 @@ func seasonal(now, t int64, width float64) float64 {
 	d = math.Min(d, year-d)
 	return math.Exp(-0.5 * (d / width) * (d / width))
 }
+
+// HasRegion reports whether region has a list of its own.
+func (p *Popularity) HasRegion(region string) bool {
+	_, ok := p.region[region]
+	return ok
+}

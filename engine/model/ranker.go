@@ -112,15 +112,48 @@ func (r *Ranker) StepFor(p *Profile) Step {
 	return StepBlend
 }
 
-func (r *Ranker) Score(p *Profile, scores []float64) {
-	switch r.StepFor(p) {
+func (r *Ranker) Score(p *Profile, scores []float64) { r.Explain(p, scores, nil) }
+
+// Part names, as Explain reports them.
+const (
+	PartItemToItem = "item-to-item"
+	PartALS        = "als"
+	PartSeasonal   = "seasonal"
+	PartTrending   = "trending"
+)
+
+// Explain scores p and returns the step used and, when contrib is not
+// nil, each part's contribution per item: contrib[name] is filled for the
+// parts the step used (contrib maps part names to len(scores) slices).
+func (r *Ranker) Explain(p *Profile, scores []float64, contrib map[string][]float64) Step {
+	step := r.StepFor(p)
+	var b *Blend
+	var names []string
+	switch step {
 	case StepTrending:
 		r.Trending.Score(p, scores)
+		if c := contrib[PartTrending]; c != nil {
+			copy(c, scores)
+		}
+		return step
 	case StepItemToItem:
-		r.fallback.Score(p, scores)
+		b, names = r.fallback, []string{PartItemToItem, PartTrending}
 	default:
-		r.blend.Score(p, scores)
+		b, names = r.blend, []string{PartItemToItem, PartALS, PartSeasonal, PartTrending}
 	}
+	var parts [][]float64
+	if contrib != nil {
+		parts = make([][]float64, len(names))
+		for k, n := range names {
+			if parts[k] = contrib[n]; parts[k] == nil {
+				parts[k] = make([]float64, len(scores))
+			} else {
+				clear(parts[k])
+			}
+		}
+	}
+	b.Explain(p, scores, parts)
+	return step
 }
 
 // NewBuyAgain builds the "buy again" model: how often the person bought
@@ -132,5 +165,15 @@ func NewBuyAgain(cfg RankerConfig) *Blend {
 		{Model: &Reorder{}, Weight: 1, Gate: true},
 		{Model: &Popularity{Season: cfg.SeasonWidth}, Weight: 0.2},
 		{Model: &Popularity{HalfLife: cfg.TrendingHalfLife}, Weight: 0.1},
+	}}
+}
+
+// BuyAgain returns the buy-again model over this ranker's fitted seasonal
+// and trending parts (NewBuyAgain's weights), ready to score.
+func (r *Ranker) BuyAgain() *Blend {
+	return &Blend{Label: "buy-again", Parts: []Part{
+		{Model: &Reorder{Weights: DefaultWeights}, Weight: 1, Gate: true},
+		{Model: r.Seasonal, Weight: 0.2},
+		{Model: r.Trending, Weight: 0.1},
 	}}
 }

@@ -1,0 +1,390 @@
+// Package recommend serves recommendations: it keeps each identity's
+// serving state fresh as events arrive, scores with the serving model's
+// ranker, filters, applies business rules and explains every item.
+package recommend
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"rapport/engine"
+	"rapport/engine/model"
+)
+
+// Store is what serving reads.
+type Store interface {
+	ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error)
+	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
+	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
+}
+
+// Service answers recommendation requests. Set Store and Serving; Rules,
+// MaxHistory and CacheSize are optional.
+type Service struct {
+	Store      Store
+	Serving    *model.Serving
+	Rules      *Rules
+	MaxHistory int // recent interactions kept per identity; default 200
+	CacheSize  int // identities kept in memory; default 200,000
+
+	mu      sync.Mutex
+	entries map[engine.IdentityID]*entry
+	itemsMu sync.Mutex
+	catalog atomic.Pointer[catalog]
+
+	placementsMu sync.Mutex
+	placements   map[string]int64
+}
+
+func (s *Service) maxHistory() int {
+	if s.MaxHistory > 0 {
+		return s.MaxHistory
+	}
+	return 200
+}
+
+func (s *Service) cacheSize() int {
+	if s.CacheSize > 0 {
+		return s.CacheSize
+	}
+	return 200_000
+}
+
+// ErrNoModel is returned before any model version serves.
+var ErrNoModel = engine.Errorf(engine.CodeUnavailable, "no model has been trained yet: run rapport train, or POST /v1/jobs/train/runs")
+
+// Request is one recommendation request.
+type Request struct {
+	N, Offset         int
+	Categories        []string // include only these categories (or below them)
+	Brands            []string // include only these brands
+	ExcludeCategories []string
+	Exclude           []string // item ids
+	MinPrice          float64
+	MaxPrice          float64 // 0: no upper bound
+	AvailableOnly     bool
+	ContextItem       string
+	Placement         string
+	IncludePurchased  bool
+}
+
+// Validate checks a request's ranges.
+func (r *Request) Validate() []engine.FieldError {
+	var errs []engine.FieldError
+	bad := func(f, why string) { errs = append(errs, engine.FieldError{Index: -1, Field: f, Reason: why}) }
+	if r.N < 1 || r.N > 100 {
+		bad("n", "must be an integer from 1 to 100")
+	}
+	if r.Offset < 0 || r.Offset > 1000 {
+		bad("offset", "must be an integer from 0 to 1000")
+	}
+	if !(r.MinPrice >= 0) || math.IsInf(r.MinPrice, 0) {
+		bad("min_price", "must be a number ≥ 0")
+	}
+	if !(r.MaxPrice >= 0) || math.IsInf(r.MaxPrice, 0) {
+		bad("max_price", "must be a number ≥ 0")
+	} else if r.MaxPrice > 0 && r.MinPrice > r.MaxPrice {
+		bad("min_price", "must not exceed max_price")
+	}
+	if len(r.Placement) > 64 {
+		bad("placement", "is longer than 64 bytes")
+	}
+	return errs
+}
+
+// Item is one recommended item.
+type Item struct {
+	Item    string       `json:"item"`
+	Rank    int          `json:"rank"`
+	Score   float64      `json:"score"`
+	Reasons []string     `json:"reasons"`
+	Details *engine.Item `json:"details,omitempty"`
+}
+
+// Result is a ranked, explained list.
+type Result struct {
+	Alias            string `json:"alias,omitempty"`
+	RecommendationID string `json:"recommendation_id"`
+	ModelVersion     string `json:"model_version"`
+	Step             string `json:"step"`
+	Placement        string `json:"placement,omitempty"`
+	Items            []Item `json:"items"`
+}
+
+func newRecommendationID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "rec_" + hex.EncodeToString(b[:])
+}
+
+// Recommend ranks items for an alias.
+func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (Result, error) {
+	if errs := req.Validate(); len(errs) > 0 {
+		return Result{}, &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs}
+	}
+	l := s.Serving.Load()
+	if l == nil {
+		return Result{}, ErrNoModel
+	}
+	cat, err := s.catalogFor(ctx, l)
+	if err != nil {
+		return Result{}, err
+	}
+	st, err := s.stateFor(ctx, l, a)
+	if err != nil {
+		return Result{}, err
+	}
+	t := l.Trained
+	n := len(t.Items)
+	p := st.profile(t)
+	scores := make([]float64, n)
+	contrib := map[string][]float64{}
+	for _, k := range []string{model.PartItemToItem, model.PartALS, model.PartSeasonal, model.PartTrending, partContext} {
+		contrib[k] = make([]float64, n)
+	}
+	step := t.Ranker.Explain(p, scores, contrib)
+	ctxItem := int32(-1)
+	if req.ContextItem != "" {
+		if i, ok := t.ItemIndex(req.ContextItem); ok {
+			ctxItem = i
+			addContext(t, i, scores, contrib[partContext])
+		}
+	}
+	skip := s.filter(t, cat, st, req, ctxItem)
+	ranked := s.rank(t, cat, scores, req, skip)
+	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Step: string(step), Placement: req.Placement, Items: []Item{}}
+	for _, r := range ranked {
+		reasons := append(s.reasonsFor(t, cat, p, st, r.item, step, contrib, ctxItem), r.why...)
+		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
+	}
+	if req.Placement != "" {
+		s.count(req.Placement)
+	}
+	return res, nil
+}
+
+// contextWeight is how much the product being viewed counts, against the
+// blend's item-to-item part at 1.
+const contextWeight = 2.0
+
+const partContext = "context"
+
+// addContext adds the neighbours of the item being viewed.
+func addContext(t *model.Trained, item int32, scores, contrib []float64) {
+	nbrs := t.Ranker.KNN.NeighboursOf(item)
+	if len(nbrs) == 0 || nbrs[0].Score <= 0 {
+		return
+	}
+	top := nbrs[0].Score
+	for _, nb := range nbrs {
+		v := contextWeight * nb.Score / top
+		contrib[nb.Item] = v
+		if math.IsInf(scores[nb.Item], -1) {
+			scores[nb.Item] = v
+		} else {
+			scores[nb.Item] += v
+		}
+	}
+}
+
+// filter returns the predicate of items a request leaves out.
+func (s *Service) filter(t *model.Trained, cat *catalog, st *state, req Request, ctxItem int32) func(int32) bool {
+	var bought map[int32]bool
+	if !req.IncludePurchased {
+		bought = st.purchased()
+	}
+	excluded := map[int32]bool{}
+	for _, id := range req.Exclude {
+		if i, ok := t.ItemIndex(id); ok {
+			excluded[i] = true
+		}
+	}
+	if ctxItem >= 0 {
+		excluded[ctxItem] = true
+	}
+	brands := map[string]bool{}
+	for _, b := range req.Brands {
+		brands[b] = true
+	}
+	return func(i int32) bool {
+		if bought[i] || excluded[i] {
+			return true
+		}
+		m := cat.meta[i]
+		if m == nil {
+			// Unknown to the catalog: only filters on a known attribute drop it.
+			return len(req.Categories) > 0 || len(brands) > 0 || req.MinPrice > 0 || req.MaxPrice > 0
+		}
+		if req.AvailableOnly && !m.Available {
+			return true
+		}
+		if len(req.Categories) > 0 && !slices.ContainsFunc(req.Categories, func(c string) bool { return inCategory(m.Category, c) }) {
+			return true
+		}
+		if slices.ContainsFunc(req.ExcludeCategories, func(c string) bool { return inCategory(m.Category, c) }) {
+			return true
+		}
+		if len(brands) > 0 && !brands[m.Brand] {
+			return true
+		}
+		if req.MinPrice > 0 && m.Price < req.MinPrice || req.MaxPrice > 0 && m.Price > req.MaxPrice {
+			return true
+		}
+		return false
+	}
+}
+
+type ranked struct {
+	item  int32
+	score float64
+	why   []string
+}
+
+// rank applies boosts, diversity and pins, and cuts the page.
+func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Request, skip func(int32) bool) []ranked {
+	rules := s.Rules
+	want := req.Offset + req.N
+	// Boosts first: they may reorder, so take a wider pool than the page.
+	pool := model.TopN(scores, want*4+50, skip)
+	list := make([]ranked, 0, len(pool))
+	for _, c := range pool {
+		f, why := rules.boostOf(cat.meta[c.Item])
+		if f == 0 {
+			continue
+		}
+		list = append(list, ranked{item: c.Item, score: c.Score * f, why: why})
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].score > list[j].score })
+	if rules != nil && rules.Diversity.MaxPerCategory > 0 {
+		perCat := map[string]int{}
+		kept := list[:0]
+		for _, r := range list {
+			c := ""
+			if m := cat.meta[r.item]; m != nil {
+				c = m.Category
+			}
+			if c != "" && perCat[c] >= rules.Diversity.MaxPerCategory {
+				continue
+			}
+			perCat[c]++
+			kept = append(kept, r)
+		}
+		list = kept
+	}
+	if rules != nil && req.Placement != "" {
+		for _, pin := range rules.Pins {
+			i, ok := t.ItemIndex(pin.Item)
+			if pin.Placement != req.Placement || !ok || skip(i) {
+				continue
+			}
+			list = slices.DeleteFunc(list, func(r ranked) bool { return r.item == i })
+			pos := min(pin.Position-1, len(list))
+			list = slices.Insert(list, pos, ranked{item: i, score: scores[i], why: []string{"pinned for placement " + req.Placement}})
+		}
+	}
+	if req.Offset >= len(list) {
+		return nil
+	}
+	return list[req.Offset:min(len(list), want)]
+}
+
+// reasonsFor says which parts put an item in the list, strongest first.
+func (s *Service) reasonsFor(t *model.Trained, cat *catalog, p *model.Profile, st *state, item int32, step model.Step, contrib map[string][]float64, ctxItem int32) []string {
+	type part struct {
+		name string
+		v    float64
+	}
+	var parts []part
+	total := 0.0
+	for name, c := range contrib {
+		if v := c[item]; v > 0 {
+			parts = append(parts, part{name, v})
+			total += v
+		}
+	}
+	sort.Slice(parts, func(i, j int) bool {
+		if parts[i].v != parts[j].v {
+			return parts[i].v > parts[j].v
+		}
+		return parts[i].name < parts[j].name
+	})
+	var out []string
+	for k, pt := range parts {
+		if k > 0 && pt.v < 0.2*total {
+			break
+		}
+		switch pt.name {
+		case partContext:
+			out = append(out, "bought together with "+s.itemLabel(t, cat, ctxItem)+" (the item being viewed)")
+		case model.PartItemToItem:
+			if j := t.Ranker.KNN.Because(p, item); j >= 0 {
+				out = append(out, "bought together with "+s.itemLabel(t, cat, j))
+			}
+		case model.PartALS:
+			out = append(out, "shoppers with your taste bought it")
+		case model.PartSeasonal:
+			out = append(out, "popular at this time of year")
+		case model.PartTrending:
+			if st.region != "" && t.Ranker.Trending.HasRegion(st.region) {
+				out = append(out, "trending in "+st.region)
+			} else {
+				out = append(out, "trending")
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = []string{string(step)}
+	}
+	return out
+}
+
+func (s *Service) itemLabel(t *model.Trained, cat *catalog, i int32) string {
+	if title := cat.label(i); title != "" {
+		return fmt.Sprintf("%s (%s)", t.Items[i], title)
+	}
+	return t.Items[i]
+}
+
+func (s *Service) count(placement string) {
+	s.placementsMu.Lock()
+	defer s.placementsMu.Unlock()
+	if s.placements == nil {
+		s.placements = map[string]int64{}
+	}
+	s.placements[placement]++
+}
+
+// Placements returns how many lists each placement was served.
+func (s *Service) Placements() map[string]int64 {
+	s.placementsMu.Lock()
+	defer s.placementsMu.Unlock()
+	out := make(map[string]int64, len(s.placements))
+	for k, v := range s.placements {
+		out[k] = v
+	}
+	return out
+}
+
+// ItemDetails returns the catalog record of an item, for embedding in
+// responses (nil if the catalog lacks it or no model serves).
+func (s *Service) ItemDetails(ctx context.Context, id string) *engine.Item {
+	l := s.Serving.Load()
+	if l == nil {
+		return nil
+	}
+	cat, err := s.catalogFor(ctx, l)
+	if err != nil {
+		return nil
+	}
+	if it, ok := cat.byID[id]; ok {
+		return &it
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package recommend
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"rapport/engine"
+	"rapport/engine/model"
+)
+
+// state is what serving keeps of one identity, for one model version:
+// its recent history in the model's item indices, its purchases, and its
+// latent factors folded in from that history when it has events the model
+// did not see. A state is never changed once built; updates replace it.
+type state struct {
+	version   string
+	aliases   []engine.Alias
+	region    string
+	user      int                 // training index, -1 if the model never saw them
+	history   []model.Interaction // oldest first, the last maxHistory
+	purchases []purchase          // every purchase and return, oldest first
+	factors   []float64           // folded-in factors; nil: the trained ones serve
+	newest    int64               // Unix time of the newest event
+}
+
+type purchase struct {
+	item int32
+	time int64
+	qty  float32
+	ret  bool
+}
+
+// profile is the scoring profile of s.
+func (s *state) profile(t *model.Trained) *model.Profile {
+	now := max(t.Now, s.newest)
+	return &model.Profile{User: s.user, History: s.history, Region: s.region, Now: now, Factors: s.factors}
+}
+
+// purchased reports the items s has bought (net of returns).
+func (s *state) purchased() map[int32]bool {
+	net := map[int32]int{}
+	for _, p := range s.purchases {
+		if p.ret {
+			net[p.item]--
+		} else {
+			net[p.item]++
+		}
+	}
+	out := map[int32]bool{}
+	for i, n := range net {
+		if n > 0 {
+			out[i] = true
+		}
+	}
+	return out
+}
+
+// buildState makes the state of an identity from all its events.
+func buildState(l *model.Loaded, aliases []engine.Alias, region string, events []engine.Event, maxHistory int) *state {
+	t := l.Trained
+	s := &state{version: l.VersionID(), aliases: aliases, region: region, user: -1}
+	for _, a := range aliases {
+		if u := t.UserIndex(a.String()); u >= 0 {
+			s.user = u
+			break
+		}
+	}
+	s.add(t, events, maxHistory)
+	return s
+}
+
+// add folds events into s and refolds its factors if any is newer than
+// what the model trained on.
+func (s *state) add(t *model.Trained, events []engine.Event, maxHistory int) {
+	fresh := false
+	for _, ev := range events {
+		if ev.Type.IsSocial() {
+			continue
+		}
+		s.newest = max(s.newest, ev.Time.Unix())
+		if ev.Region != "" {
+			s.region = ev.Region
+		}
+		i, ok := t.ItemIndex(ev.Item)
+		if !ok {
+			continue
+		}
+		in := model.Interaction{Item: i, Type: ev.Type, Time: ev.Time.Unix(), Qty: float32(ev.Quantity), Price: float32(ev.Price)}
+		if ev.Type == engine.EventRating {
+			in.Qty = float32(ev.Weight)
+		}
+		s.history = append(s.history, in)
+		if ev.Type == engine.EventPurchase || ev.Type == engine.EventReturn {
+			s.purchases = append(s.purchases, purchase{item: i, time: in.Time, qty: float32(ev.Quantity), ret: ev.Type == engine.EventReturn})
+		}
+		if in.Time >= t.Now {
+			fresh = true
+		}
+	}
+	slices.SortStableFunc(s.history, func(a, b model.Interaction) int { return cmp.Compare(a.Time, b.Time) })
+	slices.SortStableFunc(s.purchases, func(a, b purchase) int { return cmp.Compare(a.time, b.time) })
+	if len(s.history) > maxHistory {
+		s.history = slices.Clip(s.history[len(s.history)-maxHistory:])
+	}
+	if fresh || s.user < 0 && len(s.history) > 0 {
+		s.factors = t.Ranker.ALS.FoldIn(s.history)
+	}
+}
+
+// entry is a cache slot: the state (nil when only the epoch is known) and
+// an epoch that every observed write to the identity bumps, so a state
+// built from a store read that a newer write overtook is never cached.
+type entry struct {
+	st    *state
+	epoch uint64
+}
+
+// stateFor returns the serving state of alias under l: from the cache, or
+// built from the store (an alias the store does not know gets an empty
+// state: an anonymous newcomer).
+func (s *Service) stateFor(ctx context.Context, l *model.Loaded, a engine.Alias) (*state, error) {
+	id, err := s.Store.ResolveAlias(ctx, a)
+	if engine.ErrorCode(err) == engine.CodeNotFound {
+		return buildState(l, []engine.Alias{a}, "", nil, s.maxHistory()), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	e := s.entries[id]
+	var epoch uint64
+	if e != nil {
+		if e.st != nil && e.st.version == l.VersionID() {
+			s.mu.Unlock()
+			return e.st, nil
+		}
+		epoch = e.epoch
+	}
+	s.mu.Unlock()
+	return s.load(ctx, l, id, epoch)
+}
+
+// load builds an identity's state from the store and caches it unless a
+// write was observed since epoch was read.
+func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityID, epoch uint64) (*state, error) {
+	p, events, err := s.Store.IdentityEvents(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	st := buildState(l, p.Aliases, p.Region, events, s.maxHistory())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	switch {
+	case e == nil && epoch == 0:
+		s.makeRoom()
+		s.entries[id] = &entry{st: st}
+	case e != nil && e.epoch == epoch:
+		e.st = st
+	}
+	return st, nil
+}
+
+// makeRoom drops an arbitrary entry when the cache is full. s.mu is held.
+func (s *Service) makeRoom() {
+	if s.entries == nil {
+		s.entries = map[engine.IdentityID]*entry{}
+	}
+	if len(s.entries) < s.cacheSize() {
+		return
+	}
+	for k := range s.entries {
+		delete(s.entries, k)
+		return
+	}
+}
+
+// Observe brings the serving state of the identities behind just-stored
+// events up to date before it returns: a cached identity is rebuilt from
+// the store (its recent items refreshed, its factors folded in again);
+// for any other, the next request reads the store anyway.
+func (s *Service) Observe(ctx context.Context, events []engine.Event) error {
+	l := s.Serving.Load()
+	if l == nil {
+		return nil
+	}
+	seen := map[engine.Alias]bool{}
+	for _, ev := range events {
+		if seen[ev.Alias] {
+			continue
+		}
+		seen[ev.Alias] = true
+		id, err := s.Store.ResolveAlias(ctx, ev.Alias)
+		if err != nil {
+			return err
+		}
+		s.mu.Lock()
+		e := s.entries[id]
+		if e == nil {
+			s.makeRoom()
+			e = &entry{}
+			s.entries[id] = e
+		}
+		e.epoch++
+		epoch, cached := e.epoch, e.st != nil
+		s.mu.Unlock()
+		if cached {
+			if _, err := s.load(ctx, l, id, epoch); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
