@@ -15,6 +15,8 @@ import (
 
 	"rapport/api"
 	"rapport/engine"
+	"rapport/engine/model"
+	"rapport/engine/recommend"
 	"rapport/jobs"
 	"rapport/store"
 )
@@ -40,7 +42,8 @@ func newEnv(t *testing.T) *env {
 	}
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
-	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: db, ServingVersion: func() string { return "" },
+	rec := &recommend.Service{Store: db, Serving: &model.Serving{}}
+	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: db, Recommender: rec, ServingVersion: func() string { return "" },
 		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
@@ -411,5 +414,42 @@ func TestJobsAndModels(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/jobs?runs=1000", data, nil); r.status != 400 {
 		t.Fatalf("runs=1000: %d", r.status)
+	}
+}
+
+// TestRecommendationParameters: bad parameters are a 400 naming each
+// problem; good ones reach the service (503 here: no model yet).
+func TestRecommendationParameters(t *testing.T) {
+	e := newEnv(t)
+	key := e.keys[engine.RoleStorefront]
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		field      string
+	}{
+		{"NZero", "/v1/identities/customer:1/recommendations?n=0", 400, "n"},
+		{"NHuge", "/v1/identities/customer:1/recommendations?n=1000000", 400, "n"},
+		{"NNotANumber", "/v1/identities/customer:1/recommendations?n=ten", 400, "n"},
+		{"BadAlias", "/v1/identities/customer%201/recommendations", 400, "alias"},
+		{"UnknownAliasKind", "/v1/identities/phone:123/recommendations", 400, "alias"},
+		{"MinAboveMax", "/v1/identities/customer:1/recommendations?min_price=10&max_price=5", 400, "min_price"},
+		{"NegativePrice", "/v1/identities/customer:1/recommendations?min_price=-1", 400, "min_price"},
+		{"BadBool", "/v1/identities/customer:1/recommendations?available_only=maybe", 400, "available_only"},
+		{"UnknownParameter", "/v1/identities/customer:1/recommendations?categroy=x", 400, "categroy"},
+		{"BadInclude", "/v1/identities/customer:1/recommendations?include=everything", 400, "include"},
+		{"BuyAgainN", "/v1/identities/customer:1/buy-again?n=101", 400, "n"},
+		{"PopularN", "/v1/popular?n=-1", 400, "n"},
+		{"NoModelYet", "/v1/identities/customer:1/recommendations?n=5&category=Home", 503, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.do("GET", tc.path, key, nil)
+			if r.status != tc.status {
+				t.Fatalf("%d, want %d: %s", r.status, tc.status, r.body)
+			}
+			_, msg, details := r.errorOf(t)
+			if tc.field != "" && !slices.ContainsFunc(details, func(fe engine.FieldError) bool { return fe.Field == tc.field }) {
+				t.Fatalf("details %v do not name %q (%s)", details, tc.field, msg)
+			}
+		})
 	}
 }

@@ -161,7 +161,7 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	ranked := s.rank(t, cat, scores, req, skip)
 	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Step: string(step), Placement: req.Placement, Items: []Item{}}
 	for _, r := range ranked {
-		reasons := append(s.reasonsFor(t, cat, p, st, r.item, step, contrib, ctxItem), r.why...)
+		reasons := slices.Concat(r.why, s.reasonsFor(t, cat, p, st, r.item, step, contrib, ctxItem)) // rules first: they decided
 		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
 	}
 	if req.Placement != "" {
@@ -170,21 +170,21 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	return res, nil
 }
 
-// contextWeight is how much the product being viewed counts, against the
-// blend's item-to-item part at 1.
-const contextWeight = 2.0
-
 const partContext = "context"
 
-// addContext adds the neighbours of the item being viewed.
+// addContext adds the neighbours of the item being viewed, weighted as
+// much as all of the blend's parts together: on a product page, what goes
+// with that product matters as much as everything else known.
 func addContext(t *model.Trained, item int32, scores, contrib []float64) {
 	nbrs := t.Ranker.KNN.NeighboursOf(item)
 	if len(nbrs) == 0 || nbrs[0].Score <= 0 {
 		return
 	}
+	cfg := t.Ranker.Config
+	weight := 1 + cfg.WeightALS + cfg.WeightSeasonal + cfg.WeightTrending
 	top := nbrs[0].Score
 	for _, nb := range nbrs {
-		v := contextWeight * nb.Score / top
+		v := weight * nb.Score / top
 		contrib[nb.Item] = v
 		if math.IsInf(scores[nb.Item], -1) {
 			scores[nb.Item] = v

@@ -131,9 +131,9 @@ func (s *Service) stateFor(ctx context.Context, l *model.Loaded, a engine.Alias)
 	e := s.entries[id]
 	var epoch uint64
 	if e != nil {
-		if e.st != nil && e.st.version == l.VersionID() {
+		if st := e.st; st != nil && st.version == l.VersionID() {
 			s.mu.Unlock()
-			return e.st, nil
+			return st, nil
 		}
 		epoch = e.epoch
 	}
