@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/gonum/floats"
 )
@@ -40,6 +41,7 @@ type ALS struct {
 	users, items int
 	X, Y         []float64 // row-major factors: users×f, items×f
 	gramY        []float64 // YᵀY after training, for folding in new people
+	y32          []float32 // Y in single precision: scoring reads half the memory
 	obsU, obsI   []sparseRow
 }
 
@@ -141,8 +143,17 @@ func (m *ALS) Train(ctx context.Context) error {
 			m.Progress(it)
 		}
 	}
-	m.gramY = gramian(m.Y, m.items, f)
+	m.ready()
 	return nil
+}
+
+// ready derives what scoring needs from trained (or decoded) factors.
+func (m *ALS) ready() {
+	m.gramY = gramian(m.Y, m.items, m.Factors)
+	m.y32 = make([]float32, len(m.Y))
+	for i, v := range m.Y {
+		m.y32[i] = float32(v)
+	}
 }
 
 // gramian returns AᵀA (f×f, both triangles filled) of the n×f matrix a.
@@ -277,11 +288,21 @@ func (m *ALS) UserFactors(p *Profile) []float64 {
 	return x
 }
 
+// Score computes x·y for every item in single precision (scores need no
+// more, and the item factors are read at half the bytes).
 func (m *ALS) Score(p *Profile, scores []float64) {
 	f := m.Factors
 	x := m.UserFactors(p)
-	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: m.items, Cols: f, Stride: f, Data: m.Y},
-		blas64.Vector{N: f, Inc: 1, Data: x}, 0, blas64.Vector{N: m.items, Inc: 1, Data: scores[:m.items]})
+	x32 := make([]float32, f)
+	for i, v := range x {
+		x32[i] = float32(v)
+	}
+	out := make([]float32, m.items)
+	blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: m.items, Cols: f, Stride: f, Data: m.y32},
+		blas32.Vector{N: f, Inc: 1, Data: x32}, 0, blas32.Vector{N: m.items, Inc: 1, Data: out})
+	for i, v := range out {
+		scores[i] = float64(v)
+	}
 	for i := m.items; i < len(scores); i++ {
 		scores[i] = 0
 	}

@@ -167,7 +167,7 @@ func llr(k11, k12, k21, k22 float64) float64 {
 
 func (m *ItemKNN) Score(p *Profile, scores []float64) {
 	clear(scores)
-	weights := recentWeights(p, m.Weights, m.HalfLife.Seconds())
+	weights := m.HistoryWeights(p)
 	for _, item := range sortedKeys(weights) { // a fixed order keeps sums bit-for-bit reproducible
 		w := weights[item]
 		for _, nb := range m.NeighboursOf(item) {
@@ -213,11 +213,21 @@ func recentWeights(p *Profile, w Weights, halfLife float64) map[int32]float64 {
 	return net
 }
 
-// Because returns the history item that contributes most to item's
-// item-to-item score for p, or -1 if none does.
-func (m *ItemKNN) Because(p *Profile, item int32) int32 {
+// HistoryWeights returns the decayed weight of each item in p's history,
+// as Score uses them (for Because). The profile keeps them: a Profile must
+// not change once scored.
+func (m *ItemKNN) HistoryWeights(p *Profile) map[int32]float64 {
+	hl := m.HalfLife.Seconds()
+	if p.knn == nil || p.knn.halfLife != hl {
+		p.knn = &knnWeights{halfLife: hl, w: recentWeights(p, m.Weights, hl)}
+	}
+	return p.knn.w
+}
+
+// Because returns the history item (of weights, from HistoryWeights) that
+// contributes most to item's item-to-item score, or -1 if none does.
+func (m *ItemKNN) Because(weights map[int32]float64, item int32) int32 {
 	best, bestScore := int32(-1), 0.0
-	weights := recentWeights(p, m.Weights, m.HalfLife.Seconds())
 	for _, j := range sortedKeys(weights) {
 		for _, nb := range m.NeighboursOf(j) {
 			if nb.Item == item {

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"container/heap"
 	"context"
 	"math"
 
@@ -20,6 +19,13 @@ type Profile struct {
 	// their current history; they replace the trained ones (serving sets
 	// them after new events, so ALS reflects the click a second ago).
 	Factors []float64
+
+	knn *knnWeights // item-to-item history weights, computed once per profile
+}
+
+type knnWeights struct {
+	halfLife float64
+	w        map[int32]float64
 }
 
 // Model learns from a Dataset and scores every item for a Profile.
@@ -76,26 +82,39 @@ type Scored struct {
 }
 
 // TopN returns the n best-scored items, best first, skipping those skip
-// reports (skip may be nil) and those scoring -Inf. Ties break by the
-// lower item index, so results are deterministic.
+// reports (skip may be nil) and those scoring -Inf or NaN. Ties break by
+// the lower item index, so results are deterministic.
 func TopN(scores []float64, n int, skip func(item int32) bool) []Scored {
-	h := make(scoredHeap, 0, n+1)
+	if n <= 0 {
+		return nil
+	}
+	// h is a min-heap of the best n so far: its root is the worst kept.
+	h := make([]Scored, 0, n)
 	for i, s := range scores {
-		if math.IsInf(s, -1) || math.IsNaN(s) || skip != nil && skip(int32(i)) {
+		if math.IsInf(s, -1) || s != s {
+			continue
+		}
+		c := Scored{int32(i), s}
+		if len(h) == n && !better(c, h[0]) {
+			continue
+		}
+		if skip != nil && skip(int32(i)) {
 			continue
 		}
 		if len(h) < n {
-			heap.Push(&h, Scored{int32(i), s})
-		} else if better(Scored{int32(i), s}, h[0]) {
-			h[0] = Scored{int32(i), s}
-			heap.Fix(&h, 0)
+			h = append(h, c)
+			siftUp(h, len(h)-1)
+		} else {
+			h[0] = c
+			siftDown(h, 0)
 		}
 	}
-	out := make([]Scored, len(h))
-	for i := len(h) - 1; i >= 0; i-- {
-		out[i] = heap.Pop(&h).(Scored)
+	// Pop the worst repeatedly into the back: best first.
+	for end := len(h) - 1; end > 0; end-- {
+		h[0], h[end] = h[end], h[0]
+		siftDown(h[:end], 0)
 	}
-	return out
+	return h
 }
 
 func better(a, b Scored) bool {
@@ -105,16 +124,30 @@ func better(a, b Scored) bool {
 	return a.Item < b.Item
 }
 
-// scoredHeap is a min-heap by (score, -item): its root is the worst kept.
-type scoredHeap []Scored
+func siftUp(h []Scored, i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !better(h[parent], h[i]) {
+			return
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
 
-func (h scoredHeap) Len() int           { return len(h) }
-func (h scoredHeap) Less(i, j int) bool { return better(h[j], h[i]) }
-func (h scoredHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *scoredHeap) Push(x any)        { *h = append(*h, x.(Scored)) }
-func (h *scoredHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func siftDown(h []Scored, i int) {
+	for {
+		worst, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && better(h[worst], h[l]) {
+			worst = l
+		}
+		if r < len(h) && better(h[worst], h[r]) {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
 }

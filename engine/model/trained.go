@@ -164,7 +164,7 @@ func UnmarshalTrained(data []byte) (*Trained, error) {
 	if len(als.X) != als.users*als.Factors || len(als.Y) != als.items*als.Factors || len(t.Items) != len(t.Ranker.Trending.global) {
 		return nil, fmt.Errorf("model artefact: sizes do not match")
 	}
-	als.gramY = gramian(als.Y, als.items, als.Factors)
+	als.ready()
 	t.index()
 	return t, nil
 }

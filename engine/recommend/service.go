@@ -41,6 +41,31 @@ type Service struct {
 
 	placementsMu sync.Mutex
 	placements   map[string]int64
+
+	workspaces sync.Pool // *workspace
+}
+
+// workspace is one request's scratch memory, reused across requests.
+type workspace struct {
+	scores  []float64
+	contrib map[string][]float64
+}
+
+var partNames = []string{model.PartItemToItem, model.PartALS, model.PartSeasonal, model.PartTrending, partContext}
+
+func (s *Service) workspace(n int) *workspace {
+	ws, _ := s.workspaces.Get().(*workspace)
+	if ws == nil || len(ws.scores) != n {
+		ws = &workspace{scores: make([]float64, n), contrib: map[string][]float64{}}
+		for _, k := range partNames {
+			ws.contrib[k] = make([]float64, n)
+		}
+		return ws
+	}
+	for _, c := range ws.contrib {
+		clear(c)
+	}
+	return ws
 }
 
 func (s *Service) maxHistory() int {
@@ -144,11 +169,9 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	t := l.Trained
 	n := len(t.Items)
 	p := st.profile(t)
-	scores := make([]float64, n)
-	contrib := map[string][]float64{}
-	for _, k := range []string{model.PartItemToItem, model.PartALS, model.PartSeasonal, model.PartTrending, partContext} {
-		contrib[k] = make([]float64, n)
-	}
+	ws := s.workspace(n)
+	defer s.workspaces.Put(ws)
+	scores, contrib := ws.scores, ws.contrib
 	step := t.Ranker.Explain(p, scores, contrib)
 	ctxItem := int32(-1)
 	if req.ContextItem != "" {
@@ -160,8 +183,9 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	skip := s.filter(t, cat, st, req, ctxItem)
 	ranked := s.rank(t, cat, scores, req, skip)
 	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Step: string(step), Placement: req.Placement, Items: []Item{}}
+	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, contrib: contrib, ctxItem: ctxItem}
 	for _, r := range ranked {
-		reasons := slices.Concat(r.why, s.reasonsFor(t, cat, p, st, r.item, step, contrib, ctxItem)) // rules first: they decided
+		reasons := slices.Concat(r.why, ex.reasons(r.item)) // rules first: they decided
 		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
 	}
 	if req.Placement != "" {
@@ -198,7 +222,7 @@ func addContext(t *model.Trained, item int32, scores, contrib []float64) {
 func (s *Service) filter(t *model.Trained, cat *catalog, st *state, req Request, ctxItem int32) func(int32) bool {
 	var bought map[int32]bool
 	if !req.IncludePurchased {
-		bought = st.purchased()
+		bought = st.bought
 	}
 	excluded := map[int32]bool{}
 	for _, id := range req.Exclude {
@@ -252,7 +276,11 @@ func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Req
 	rules := s.Rules
 	want := req.Offset + req.N
 	// Boosts first: they may reorder, so take a wider pool than the page.
-	pool := model.TopN(scores, want*4+50, skip)
+	poolSize := want
+	if rules != nil {
+		poolSize = want*4 + 50
+	}
+	pool := model.TopN(scores, poolSize, skip)
 	list := make([]ranked, 0, len(pool))
 	for _, c := range pool {
 		f, why := rules.boostOf(cat.meta[c.Item])
@@ -295,26 +323,36 @@ func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Req
 	return list[req.Offset:min(len(list), want)]
 }
 
-// reasonsFor says which parts put an item in the list, strongest first.
-func (s *Service) reasonsFor(t *model.Trained, cat *catalog, p *model.Profile, st *state, item int32, step model.Step, contrib map[string][]float64, ctxItem int32) []string {
+// explainer says why items are in one request's list.
+type explainer struct {
+	s       *Service
+	t       *model.Trained
+	cat     *catalog
+	p       *model.Profile
+	st      *state
+	step    model.Step
+	contrib map[string][]float64
+	ctxItem int32
+	weights map[int32]float64 // history weights for item-to-item, computed on first need
+}
+
+// reasons lists the parts that put item in the list, strongest first:
+// every part giving at least a fifth of its score.
+func (ex *explainer) reasons(item int32) []string {
 	type part struct {
 		name string
 		v    float64
 	}
 	var parts []part
 	total := 0.0
-	for name, c := range contrib {
-		if v := c[item]; v > 0 {
+	for _, name := range partNames {
+		if v := ex.contrib[name][item]; v > 0 {
 			parts = append(parts, part{name, v})
 			total += v
 		}
 	}
-	sort.Slice(parts, func(i, j int) bool {
-		if parts[i].v != parts[j].v {
-			return parts[i].v > parts[j].v
-		}
-		return parts[i].name < parts[j].name
-	})
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].v > parts[j].v })
+	t, cat := ex.t, ex.cat
 	var out []string
 	for k, pt := range parts {
 		if k > 0 && pt.v < 0.2*total {
@@ -322,25 +360,28 @@ func (s *Service) reasonsFor(t *model.Trained, cat *catalog, p *model.Profile, s
 		}
 		switch pt.name {
 		case partContext:
-			out = append(out, "bought together with "+s.itemLabel(t, cat, ctxItem)+" (the item being viewed)")
+			out = append(out, "bought together with "+ex.s.itemLabel(t, cat, ex.ctxItem)+" (the item being viewed)")
 		case model.PartItemToItem:
-			if j := t.Ranker.KNN.Because(p, item); j >= 0 {
-				out = append(out, "bought together with "+s.itemLabel(t, cat, j))
+			if ex.weights == nil {
+				ex.weights = t.Ranker.KNN.HistoryWeights(ex.p)
+			}
+			if j := t.Ranker.KNN.Because(ex.weights, item); j >= 0 {
+				out = append(out, "bought together with "+ex.s.itemLabel(t, cat, j))
 			}
 		case model.PartALS:
 			out = append(out, "shoppers with your taste bought it")
 		case model.PartSeasonal:
 			out = append(out, "popular at this time of year")
 		case model.PartTrending:
-			if st.region != "" && t.Ranker.Trending.HasRegion(st.region) {
-				out = append(out, "trending in "+st.region)
+			if ex.st.region != "" && t.Ranker.Trending.HasRegion(ex.st.region) {
+				out = append(out, "trending in "+ex.st.region)
 			} else {
 				out = append(out, "trending")
 			}
 		}
 	}
 	if len(out) == 0 {
-		out = []string{string(step)}
+		out = []string{string(ex.step)}
 	}
 	return out
 }

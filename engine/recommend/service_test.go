@@ -2,6 +2,7 @@ package recommend_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -136,7 +137,9 @@ func TestFilters(t *testing.T) {
 		req  recommend.Request
 		ok   func(engine.Item) bool
 	}{
-		{"Category", recommend.Request{Categories: []string{category}}, func(it engine.Item) bool { return it.Category == category || strings.HasPrefix(it.Category, category+" > ") }},
+		{"Category", recommend.Request{Categories: []string{category}}, func(it engine.Item) bool {
+			return it.Category == category || strings.HasPrefix(it.Category, category+" > ")
+		}},
 		{"ExcludeCategory", recommend.Request{ExcludeCategories: []string{category}}, func(it engine.Item) bool { return !strings.HasPrefix(it.Category, category) }},
 		{"Brand", recommend.Request{Brands: []string{top.Brand}}, func(it engine.Item) bool { return it.Brand == top.Brand }},
 		{"Price", recommend.Request{MinPrice: 10, MaxPrice: 40}, func(it engine.Item) bool { return it.Price >= 10 && it.Price <= 40 }},
@@ -282,4 +285,26 @@ func TestModelSwapUnderLoad(t *testing.T) {
 	for err := range errs {
 		t.Fatalf("a request failed during a swap: %v", err)
 	}
+}
+
+// BenchmarkRecommend times one request's work (no HTTP) for cached
+// identities of a demo shop: the ranker, filters, rules and reasons.
+func BenchmarkRecommend(b *testing.B) {
+	t := &testing.T{}
+	e := newEnv(t)
+	who := make([]engine.Alias, 100)
+	for i := range who {
+		who[i] = alias(t, fmt.Sprintf("customer:C%05d", i+1))
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := e.svc.Recommend(ctx, who[i%len(who)], recommend.Request{N: 10, AvailableOnly: true}); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }

@@ -22,6 +22,7 @@ type state struct {
 	purchases []purchase          // every purchase and return, oldest first
 	factors   []float64           // folded-in factors; nil: the trained ones serve
 	newest    int64               // Unix time of the newest event
+	bought    map[int32]bool      // items bought, net of returns
 }
 
 type purchase struct {
@@ -37,7 +38,7 @@ func (s *state) profile(t *model.Trained) *model.Profile {
 	return &model.Profile{User: s.user, History: s.history, Region: s.region, Now: now, Factors: s.factors}
 }
 
-// purchased reports the items s has bought (net of returns).
+// purchased computes the items s has bought (net of returns).
 func (s *state) purchased() map[int32]bool {
 	net := map[int32]int{}
 	for _, p := range s.purchases {
@@ -67,6 +68,7 @@ func buildState(l *model.Loaded, aliases []engine.Alias, region string, events [
 		}
 	}
 	s.add(t, events, maxHistory)
+	s.bought = s.purchased()
 	return s
 }
 
