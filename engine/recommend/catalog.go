@@ -69,6 +69,7 @@ func (s *Service) ObserveItems(ctx context.Context, items []engine.Item) error {
 		byID[it.ID] = it
 	}
 	s.catalog.Store(newCatalog(l, byID))
+	s.catalogGen.Add(1) // cached lists filtered by the old catalog are stale
 	return nil
 }
 

@@ -34,10 +34,11 @@ type Service struct {
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 200,000
 
-	mu      sync.Mutex
-	entries map[engine.IdentityID]*entry
-	itemsMu sync.Mutex
-	catalog atomic.Pointer[catalog]
+	mu         sync.Mutex
+	entries    map[engine.IdentityID]*entry
+	itemsMu    sync.Mutex
+	catalog    atomic.Pointer[catalog]
+	catalogGen atomic.Uint64
 
 	placementsMu sync.Mutex
 	placements   map[string]int64
@@ -162,9 +163,19 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	if err != nil {
 		return Result{}, err
 	}
-	st, err := s.stateFor(ctx, l, a)
+	gen := s.catalogGen.Load()
+	st, id, epoch, err := s.stateAndKey(ctx, l, a)
 	if err != nil {
 		return Result{}, err
+	}
+	if req.Placement != "" {
+		s.count(req.Placement)
+	}
+	key := req.key()
+	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Placement: req.Placement}
+	if c, ok := s.cached(id, epoch, key, l.VersionID(), gen); ok {
+		res.Step, res.Items = c.step, slices.Clone(c.items)
+		return res, nil
 	}
 	t := l.Trained
 	n := len(t.Items)
@@ -182,16 +193,20 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	}
 	skip := s.filter(t, cat, st, req, ctxItem)
 	ranked := s.rank(t, cat, scores, req, skip)
-	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Step: string(step), Placement: req.Placement, Items: []Item{}}
+	res.Step, res.Items = string(step), []Item{}
 	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, contrib: contrib, ctxItem: ctxItem}
 	for _, r := range ranked {
 		reasons := slices.Concat(r.why, ex.reasons(r.item)) // rules first: they decided
 		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
 	}
-	if req.Placement != "" {
-		s.count(req.Placement)
-	}
+	s.keep(id, epoch, key, cachedList{version: l.VersionID(), catalog: gen, step: res.Step, items: slices.Clone(res.Items)})
 	return res, nil
+}
+
+// key identifies a request's list: everything that shapes it.
+func (r *Request) key() string {
+	return fmt.Sprintf("%d|%d|%q|%q|%q|%q|%g|%g|%t|%q|%q|%t", r.N, r.Offset, r.Categories, r.Brands, r.ExcludeCategories, r.Exclude,
+		r.MinPrice, r.MaxPrice, r.AvailableOnly, r.ContextItem, r.Placement, r.IncludePurchased)
 }
 
 const partContext = "context"

@@ -308,3 +308,23 @@ func BenchmarkRecommend(b *testing.B) {
 		}
 	})
 }
+
+// TestCatalogChangeReachesCachedLists: a list served from the cache must
+// still drop an item that has just become unavailable.
+func TestCatalogChangeReachesCachedLists(t *testing.T) {
+	e := newEnv(t)
+	req := recommend.Request{N: 10, AvailableOnly: true}
+	first := e.recommend(someone, req)
+	again := e.recommend(someone, req) // from the cache
+	if !slices.Equal(ids(first), ids(again)) || first.RecommendationID == again.RecommendationID {
+		t.Fatalf("cached list differs or reuses its id: %v / %v", ids(first), ids(again))
+	}
+	gone := e.item(first.Items[0].Item)
+	gone.Available = false
+	if err := e.svc.ObserveItems(context.Background(), []engine.Item{gone}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(e.recommend(someone, req)); slices.Contains(got, gone.ID) {
+		t.Fatalf("%s became unavailable but is still served: %v", gone.ID, got)
+	}
+}

@@ -116,32 +116,89 @@ func (s *state) add(t *model.Trained, events []engine.Event, maxHistory int) {
 type entry struct {
 	st    *state
 	epoch uint64
+	lists map[string]cachedList // finished lists for this state, by request
+}
+
+// cachedList is a ranked, explained list kept for identical requests until
+// the identity's next event, a catalog change or a model swap.
+type cachedList struct {
+	version string
+	catalog uint64
+	step    string
+	items   []Item
 }
 
 // stateFor returns the serving state of alias under l: from the cache, or
 // built from the store (an alias the store does not know gets an empty
 // state: an anonymous newcomer).
 func (s *Service) stateFor(ctx context.Context, l *model.Loaded, a engine.Alias) (*state, error) {
+	st, _, _, err := s.stateAndKey(ctx, l, a)
+	return st, err
+}
+
+// stateAndKey is stateFor that also returns the identity and the epoch the
+// state belongs to (0, 0 for an alias the store does not know).
+func (s *Service) stateAndKey(ctx context.Context, l *model.Loaded, a engine.Alias) (*state, engine.IdentityID, uint64, error) {
 	id, err := s.Store.ResolveAlias(ctx, a)
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		return buildState(l, []engine.Alias{a}, "", nil, s.maxHistory()), nil
+		return buildState(l, []engine.Alias{a}, "", nil, s.maxHistory()), 0, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	s.mu.Lock()
 	e := s.entries[id]
 	var epoch uint64
 	if e != nil {
 		if st := e.st; st != nil && st.version == l.VersionID() {
+			epoch := e.epoch
 			s.mu.Unlock()
-			return st, nil
+			return st, id, epoch, nil
 		}
 		epoch = e.epoch
 	}
 	s.mu.Unlock()
-	return s.load(ctx, l, id, epoch)
+	st, err := s.load(ctx, l, id, epoch)
+	return st, id, epoch, err
 }
+
+// cached returns a finished list for (id, epoch, key) if still valid.
+func (s *Service) cached(id engine.IdentityID, epoch uint64, key, version string, gen uint64) (cachedList, bool) {
+	if id == 0 {
+		return cachedList{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || e.epoch != epoch {
+		return cachedList{}, false
+	}
+	c, ok := e.lists[key]
+	if !ok || c.version != version || c.catalog != gen {
+		return cachedList{}, false
+	}
+	return c, true
+}
+
+// keep stores a finished list unless the identity changed meanwhile.
+func (s *Service) keep(id engine.IdentityID, epoch uint64, key string, c cachedList) {
+	if id == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[id]
+	if e == nil || e.epoch != epoch || e.st == nil || e.st.version != c.version {
+		return
+	}
+	if e.lists == nil || len(e.lists) >= maxListsPerIdentity {
+		e.lists = map[string]cachedList{}
+	}
+	e.lists[key] = c
+}
+
+// maxListsPerIdentity bounds the distinct requests cached per identity.
+const maxListsPerIdentity = 8
 
 // load builds an identity's state from the store and caches it unless a
 // write was observed since epoch was read.
@@ -159,7 +216,7 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 		s.makeRoom()
 		s.entries[id] = &entry{st: st}
 	case e != nil && e.epoch == epoch:
-		e.st = st
+		e.st, e.lists = st, nil
 	}
 	return st, nil
 }
@@ -205,6 +262,7 @@ func (s *Service) Observe(ctx context.Context, events []engine.Event) error {
 			s.entries[id] = e
 		}
 		e.epoch++
+		e.lists = nil
 		epoch, cached := e.epoch, e.st != nil
 		s.mu.Unlock()
 		if cached {
