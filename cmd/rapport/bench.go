@@ -13,15 +13,20 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "fresh" {
+		return runBenchFresh(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usagef("bench needs a target: rapport bench ingest")
+		return usagef("bench needs a target: rapport bench ingest, or rapport bench fresh")
 	}
 	fs := newFlagSet("bench ingest", "bench ingest --url URL --key KEY [flags]", stderr)
 	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
@@ -198,4 +203,97 @@ func writeBatch(buf *bytes.Buffer, rng *mrand.Rand, batchID string, n, identitie
 		buf.Write(b)
 	}
 	buf.WriteByte(']')
+}
+
+// runBenchFresh measures freshness: for an identity, read its list, buy the
+// top item, and read again; the item must be gone on that very next read.
+// It reports the time from the purchase being accepted to the list that
+// no longer shows it.
+func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench fresh", "bench fresh --url URL --key KEY --aliases FILE [--trials 1000]", stderr)
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	key := fs.String("key", "", "a key that may post events and read recommendations (storefront and up)")
+	aliasFile := fs.String("aliases", "", "a file of aliases to buy for, one a line")
+	trials := fs.Int("trials", 1000, "how many purchases (1 to 100000)")
+	if rest, err := fs.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("bench fresh takes no arguments")
+	}
+	u, err := url.Parse(*target)
+	if err != nil || !isLoopback(u.Hostname()) {
+		return usagef("--url must point at this machine")
+	}
+	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
+		return usagef("--key and --aliases are required; --trials is 1 to 100000")
+	}
+	raw, err := os.ReadFile(*aliasFile)
+	if err != nil {
+		return err
+	}
+	aliases := strings.Fields(string(raw))
+	if len(aliases) == 0 {
+		return usagef("%s holds no aliases", *aliasFile)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	call := func(method, path string, body []byte, out any) error {
+		req, _ := http.NewRequestWithContext(ctx, method, u.JoinPath(path).String(), bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+*key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	type list struct{ Items []struct{ Item string } }
+	var lat []time.Duration
+	stale := 0
+	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	for i := 0; i < *trials; i++ {
+		a := aliases[rng.IntN(len(aliases))]
+		path := "/v1/identities/" + a + "/recommendations"
+		var before list
+		if err := call("GET", path, nil, &before); err != nil {
+			return err
+		}
+		if len(before.Items) == 0 {
+			continue
+		}
+		bought := before.Items[0].Item
+		ev := fmt.Sprintf(`[{"id":"fresh-%d-%d","alias":%q,"type":"purchase","item":%q}]`, time.Now().UnixNano(), i, a, bought)
+		var ack map[string]int
+		if err := call("POST", "/v1/events", []byte(ev), &ack); err != nil {
+			return err
+		}
+		accepted := time.Now()
+		var after list
+		if err := call("GET", path, nil, &after); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(accepted))
+		for _, it := range after.Items {
+			if it.Item == bought {
+				stale++
+				break
+			}
+		}
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[max(0, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
+	}
+	fmt.Fprintf(stdout, "%d purchases: the bought item was gone from the very next list in %d (stale in %d)\n", len(lat), len(lat)-stale, stale)
+	fmt.Fprintf(stdout, "accepted → visible  p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", q(0.5), q(0.99), q(1))
+	if stale > 0 {
+		return fmt.Errorf("%d lists still showed an item just bought", stale)
+	}
+	return nil
 }

@@ -176,6 +176,15 @@ func TestPurchasedItemDisappearsAtOnce(t *testing.T) {
 	if got := ids(e.recommend(someone, recommend.Request{AvailableOnly: true, IncludePurchased: true, N: 100})); !slices.Contains(got, first) {
 		t.Fatalf("include_purchased lost %s: %v", first, got)
 	}
+	// A return of an older order does not hide that the item was just bought again.
+	next := e.recommend(someone, recommend.Request{AvailableOnly: true}).Items[0].Item
+	a := alias(t, someone)
+	e.add(engine.Event{Alias: a, Type: engine.EventReturn, Item: next, Quantity: 1, Time: time.Now().Add(-time.Minute)})
+	e.add(engine.Event{Alias: a, Type: engine.EventReturn, Item: next, Quantity: 1, Time: time.Now().Add(-time.Minute)})
+	e.add(engine.Event{Alias: a, Type: engine.EventPurchase, Item: next, Quantity: 1, Time: time.Now()})
+	if got := ids(e.recommend(someone, recommend.Request{AvailableOnly: true})); slices.Contains(got, next) {
+		t.Fatalf("%s was bought after two returns but is still recommended: %v", next, got)
+	}
 }
 
 func TestAnonymousVisitorFromFirstEvent(t *testing.T) {

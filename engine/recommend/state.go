@@ -38,19 +38,23 @@ func (s *state) profile(t *model.Trained) *model.Profile {
 	return &model.Profile{User: s.user, History: s.history, Region: s.region, Now: now, Factors: s.factors}
 }
 
-// purchased computes the items s has bought (net of returns).
+// purchased computes the items s has bought: more purchases than returns,
+// or a purchase as the latest of either (a return of an earlier order does
+// not un-buy what was bought since).
 func (s *state) purchased() map[int32]bool {
 	net := map[int32]int{}
-	for _, p := range s.purchases {
+	lastWasPurchase := map[int32]bool{}
+	for _, p := range s.purchases { // oldest first
 		if p.ret {
 			net[p.item]--
 		} else {
 			net[p.item]++
 		}
+		lastWasPurchase[p.item] = !p.ret
 	}
 	out := map[int32]bool{}
 	for i, n := range net {
-		if n > 0 {
+		if n > 0 || lastWasPurchase[i] {
 			out[i] = true
 		}
 	}
