@@ -453,3 +453,30 @@ func TestRecommendationParameters(t *testing.T) {
 		})
 	}
 }
+
+func TestCORS(t *testing.T) {
+	e := newEnv(t)
+	e.api.CORSOrigins = []string{"https://shop.example"}
+	ts := httptest.NewServer(e.api.Handler())
+	defer ts.Close()
+	preflight := func(origin string) *http.Response {
+		req, _ := http.NewRequest("OPTIONS", ts.URL+"/v1/identities/customer:1/recommendations", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok := preflight("https://shop.example")
+	if ok.StatusCode != 204 || ok.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" ||
+		!strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") || ok.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("allowed origin: %d %v", ok.StatusCode, ok.Header)
+	}
+	if other := preflight("https://evil.example"); other.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("another origin was allowed: %v", other.Header)
+	}
+}

@@ -167,6 +167,34 @@ func (s *Server) noSharedCache(c *gin.Context) {
 	c.Header("Vary", "Authorization")
 }
 
+// cacheable marks a list that is the same for every caller of a model
+// version and catalog: browsers may keep it a minute, revalidating by ETag.
+// It reports true when the caller's copy is current (304 sent).
+func (s *Server) cacheable(c *gin.Context, version string, items []recommend.Item) bool {
+	h := fnvString(c.Request.URL.RawQuery + "|" + c.Param("item") + "|" + version)
+	for _, it := range items {
+		h = fnvAdd(h, it.Item)
+	}
+	etag := `"` + strconv.FormatUint(h, 36) + `"`
+	c.Header("ETag", etag)
+	c.Header("Cache-Control", "private, max-age=60")
+	if c.GetHeader("If-None-Match") == etag {
+		c.Status(http.StatusNotModified)
+		return true
+	}
+	return false
+}
+
+func fnvString(s string) uint64 { return fnvAdd(14695981039346656037, s) }
+
+func fnvAdd(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
 func (s *Server) similar(c *gin.Context) {
 	q := newQuery(c, "n", "include_unavailable", "include")
 	n := q.int("n", 10, 1, 100)
@@ -179,6 +207,9 @@ func (s *Server) similar(c *gin.Context) {
 	res, err := s.Recommender.Similar(c.Request.Context(), c.Param("item"), n, all)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if s.cacheable(c, res.ModelVersion, res.Items) {
 		return
 	}
 	if include {
@@ -199,6 +230,9 @@ func (s *Server) popular(c *gin.Context) {
 	res, err := s.Recommender.Popular(c.Request.Context(), region, category, n)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if s.cacheable(c, res.ModelVersion, res.Items) {
 		return
 	}
 	if include {

@@ -72,6 +72,9 @@ type Server struct {
 	MaxBodyBytes int64
 	// Version is reported by /healthz and the OpenAPI document.
 	Version string
+	// CORSOrigins lists the browser origins allowed to call the API
+	// ("*" for any); empty: no cross-origin access.
+	CORSOrigins []string
 
 	draining atomic.Bool
 }
@@ -91,7 +94,7 @@ func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.ContextWithFallback = true
-	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.limitBody)
+	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.cors, s.limitBody)
 	for _, rt := range s.routes() {
 		handlers := []gin.HandlerFunc{}
 		if rt.roles != nil {

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -433,13 +434,83 @@ func TestTrainRecommendAndServeModels(t *testing.T) {
 	if models.Serving != "v000001" || len(models.Versions) != 1 {
 		t.Fatalf("models at start: %+v", models)
 	}
-	req, _ := http.NewRequest("POST", srv.url+"/v1/jobs/train/runs", nil)
+	// Serving over HTTP: a personal list is never cacheable by others; a
+	// shared list revalidates by ETag.
+	req, _ := http.NewRequest("GET", srv.url+"/v1/identities/customer:C00001/recommendations?n=3&include=item", nil)
 	req.Header.Set("Authorization", "Bearer "+admin)
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs struct {
+		Step  string
+		Items []struct {
+			Item    string
+			Details *struct{ Title string }
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&recs)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(recs.Items) != 3 || recs.Items[0].Details == nil || recs.Items[0].Details.Title == "" ||
+		!strings.Contains(resp.Header.Get("Cache-Control"), "no-store") {
+		t.Fatalf("recommendations: %d %+v %v", resp.StatusCode, recs, resp.Header)
+	}
+	req, _ = http.NewRequest("GET", srv.url+"/v1/popular?n=3", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	req.Header.Set("If-None-Match", etag)
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotModified || etag == "" {
+		t.Fatalf("revalidating popular with %q: %v %v", etag, resp, err)
+	}
+	resp.Body.Close()
+	req, _ = http.NewRequest("POST", srv.url+"/v1/jobs/train/runs", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("start train: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// Keep requests flowing while the new version trains and swaps in.
+	stop := make(chan struct{})
+	var failures, served atomic.Int64
+	var load sync.WaitGroup
+	for w := 0; w < 3; w++ {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", srv.url+"/v1/identities/customer:C00002/recommendations", nil)
+				req.Header.Set("Authorization", "Bearer "+admin)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					failures.Add(1)
+				} else {
+					served.Add(1)
+				}
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		load.Wait()
+		if failures.Load() > 0 || served.Load() == 0 {
+			t.Errorf("during the swap: %d requests failed, %d served", failures.Load(), served.Load())
+		}
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		json.Unmarshal(get("/v1/models"), &models)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"rapport/api"
@@ -29,6 +30,7 @@ type Server struct {
 	MergeSchedule string // cron spec or "off"
 	TrainSchedule string
 	Rules         *recommend.Rules // business rules; nil for none
+	CORSOrigins   []string
 
 	db   *store.DB
 	api  *api.Server
@@ -60,7 +62,7 @@ func (s *Server) Open() error {
 	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
-		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version}
+		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -103,6 +105,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
 	mergeSpec, trainSpec := addScheduleFlags(fs)
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
+	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -124,6 +127,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec}
+	for _, o := range strings.Split(*cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+				return usagef("--cors-origins: %q is not an origin such as https://shop.example", o)
+			}
+			s.CORSOrigins = append(s.CORSOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
 	if *rulesFile != "" {
 		if s.Rules, err = recommend.LoadRules(*rulesFile); err != nil {
 			return usagef("--rules: %v", err)
