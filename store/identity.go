@@ -116,3 +116,19 @@ func (db *DB) newIdentity(a engine.Alias, region string, now time.Time) (engine.
 func identityWrites(p *engine.Identity) (aliasK, aliasV, idK, idV []byte) {
 	return aliasKey(p.Aliases[0]), idValue(p.ID), identityKey(p.ID), encodeIdentity(p)
 }
+
+// ScanAliases calls fn with every alias that names an identity.
+func (db *DB) ScanAliases(ctx context.Context, fn func(a string) error) error {
+	return db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte(prefixAlias), false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if err := fn(string(it.Item().Key()[len(prefixAlias):])); err != nil {
+				return err
+			}
+		}
+		return ctx.Err()
+	})
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -24,6 +25,9 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "fresh" {
 		return runBenchFresh(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "aliases" {
+		return runBenchAliases(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "ingest" {
 		return usagef("bench needs a target: rapport bench ingest, or rapport bench fresh")
@@ -296,4 +300,34 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%d lists still showed an item just bought", stale)
 	}
 	return nil
+}
+
+// runBenchAliases prints every alias in a data dir (of the given kind), one
+// a line: the identities a load test spreads its requests over.
+func runBenchAliases(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench aliases", "bench aliases [--kind customer]", stderr)
+	g := addGlobals(fs)
+	kind := fs.String("kind", "", "only aliases of this kind (customer, anon, …)")
+	if rest, err := fs.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("bench aliases takes no arguments")
+	}
+	db, err := openStore(g, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	w := bufio.NewWriter(stdout)
+	err = db.ScanAliases(ctx, func(a string) error {
+		if *kind == "" || strings.HasPrefix(a, *kind+":") {
+			_, err := fmt.Fprintln(w, a)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return w.Flush()
 }
