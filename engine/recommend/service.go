@@ -159,11 +159,11 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	if l == nil {
 		return Result{}, ErrNoModel
 	}
+	gen := s.catalogGen.Load() // before the catalog: a list cached with a stale gen is only dropped early
 	cat, err := s.catalogFor(ctx, l)
 	if err != nil {
 		return Result{}, err
 	}
-	gen := s.catalogGen.Load()
 	st, id, epoch, err := s.stateAndKey(ctx, l, a)
 	if err != nil {
 		return Result{}, err
