@@ -5,7 +5,7 @@ DATA    ?= ./rapport-data
 ADDR    ?= 127.0.0.1:8080
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test bench lint check-deps fuzz clean
+.PHONY: build run test race bench lint check-deps fuzz clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rapport
@@ -23,6 +23,10 @@ run: build
 
 test: lint check-deps
 	$(GO) test ./...
+
+# race: the packages with concurrency of their own, under the race detector.
+race:
+	$(GO) test -race ./store ./api ./jobs ./features ./engine/recommend ./engine/model
 
 # bench: every benchmark. The figures the issues ask for: BenchmarkALSIteration
 # (s/iteration, 64 factors, 1M observations), BenchmarkTrainOnlineRetail
