@@ -10,10 +10,11 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rapport
 
-# run: fill $(DATA) with the demo shop if it is empty, make an admin and a
-# storefront key (printed), and serve on $(ADDR).
+# run: fill $(DATA) with the demo shop if it is empty, train a model if there
+# is none, make an admin and a storefront key (printed), and serve on $(ADDR).
 run: build
 	@$(BIN) demo --data $(DATA) --if-empty
+	@$(BIN) train --data $(DATA) --if-none
 	@admin=$$($(BIN) keys create --data $(DATA) --role admin --name make-run-admin --replace | tail -n 1) && \
 	 storefront=$$($(BIN) keys create --data $(DATA) --role storefront --name make-run-storefront --replace | tail -n 1) && \
 	 echo && echo "API keys (new each run; paste these into another shell):" && \

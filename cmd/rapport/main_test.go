@@ -300,16 +300,20 @@ func TestREADMEExamples(t *testing.T) {
 			}
 		}
 	}
-	if len(examples) < 3 {
-		t.Fatalf("found %d curl examples in the README, want at least 3", len(examples))
+	if len(examples) < 4 {
+		t.Fatalf("found %d curl examples in the README, want at least 4", len(examples))
 	}
 	data := t.TempDir()
 	rapport(t, "demo", "--data", data)
+	rapport(t, "train", "--data", data, "--if-none", "--factors", "16", "--iterations", "4")
+	if out := rapport(t, "train", "--data", data, "--if-none"); !strings.Contains(out, "already trained") {
+		t.Fatalf("train --if-none trained again: %s", out)
+	}
 	admin := createKey(t, data, "admin")
 	storefront := createKey(t, data, "storefront")
 	srv := startServer(t, data)
 	host := strings.TrimPrefix(srv.url, "http://")
-	for _, ex := range examples[:3] {
+	for _, ex := range examples[:4] { // in order: the fourth reads what the third posted
 		ex = strings.ReplaceAll(ex, "localhost:8080", host)
 		c := exec.Command("bash", "-c", ex+" -w '\\n%{http_code}'")
 		c.Env = append(os.Environ(), "RAPPORT_ADMIN_KEY="+admin, "RAPPORT_STOREFRONT_KEY="+storefront)

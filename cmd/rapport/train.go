@@ -18,6 +18,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g := addGlobals(fs)
 	mf := addModelFlags(fs)
 	asJSON := fs.Bool("json", false, "print the new version as JSON")
+	ifNone := fs.Bool("if-none", false, "do nothing when a promoted model version exists already")
 	if rest, err := fs.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -39,6 +40,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	p := newPipeline(db, cfg, logger)
 	if err := p.loadServing(ctx); err != nil {
 		return err
+	}
+	if l := p.serving.Load(); *ifNone && l != nil {
+		fmt.Fprintf(stdout, "model %s is already trained; left as it is\n", l.VersionID())
+		return nil
 	}
 	// Through the scheduler, so the runs are in the job history like any.
 	sched := jobs.New(db, logger)
