@@ -29,8 +29,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "aliases" {
 		return runBenchAliases(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "recommend" {
+		return runBenchRecommend(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usagef("bench needs a target: rapport bench ingest, or rapport bench fresh")
+		return usagef("bench needs a target: ingest, recommend, fresh or aliases")
 	}
 	fs := newFlagSet("bench ingest", "bench ingest --url URL --key KEY [flags]", stderr)
 	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
@@ -330,4 +333,105 @@ func runBenchAliases(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	return w.Flush()
+}
+
+// runBenchRecommend loads GET /v1/identities/{alias}/recommendations with
+// requests spread uniformly over the aliases in a file, from conc
+// connections, and reports requests/s and latency percentiles.
+func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench recommend", "bench recommend --url URL --key KEY --aliases FILE [flags]", stderr)
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	key := fs.String("key", "", "a storefront (or higher) key")
+	aliasFile := fs.String("aliases", "", "a file of aliases, one a line (rapport bench aliases)")
+	conc := fs.Int("concurrency", 4, "connections in flight (1 to 256)")
+	duration := fs.Duration("duration", 10*time.Second, "how long (at most 10m)")
+	n := fs.Int("n", 10, "items per list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if rest, err := fs.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("bench recommend takes no arguments")
+	}
+	u, err := url.Parse(*target)
+	if err != nil || !isLoopback(u.Hostname()) {
+		return usagef("--url must point at this machine")
+	}
+	switch {
+	case *key == "" || *aliasFile == "":
+		return usagef("--key and --aliases are required")
+	case *conc < 1 || *conc > 256 || *duration <= 0 || *duration > 10*time.Minute || *n < 1 || *n > 100:
+		return usagef("--concurrency 1 to 256, --duration up to 10m, --n 1 to 100")
+	}
+	raw, err := os.ReadFile(*aliasFile)
+	if err != nil {
+		return err
+	}
+	aliases := strings.Fields(string(raw))
+	if len(aliases) == 0 {
+		return usagef("%s holds no aliases", *aliasFile)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc}, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := map[string]int{}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				a := aliases[rng.IntN(len(aliases))]
+				req, _ := http.NewRequestWithContext(ctx, "GET", u.JoinPath("/v1/identities", a, "recommendations").String()+"?n="+strconv.Itoa(*n), nil)
+				req.Header.Set("Authorization", "Bearer "+*key)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if ctx.Err() != nil {
+					break
+				}
+				if err != nil {
+					mu.Lock()
+					errs[err.Error()]++
+					mu.Unlock()
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					mu.Lock()
+					errs[resp.Status]++
+					mu.Unlock()
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}(w)
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[max(0, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
+	}
+	res := map[string]any{"requests": len(lat), "seconds": secs, "requests_per_second": float64(len(lat)) / secs,
+		"p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": q(1), "errors": errs}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%s requests in %.1fs over %d connections: %s requests/s\n", commas(int64(len(lat))), secs, *conc, commas(int64(float64(len(lat))/secs)))
+	fmt.Fprintf(stdout, "latency  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", q(0.5), q(0.99), q(0.999), q(1))
+	if len(errs) > 0 {
+		return fmt.Errorf("errors: %v", errs)
+	}
+	return nil
 }
