@@ -167,14 +167,7 @@ func benchIngest(ctx context.Context, endpoint, key string, batch, conc int, d t
 	res.Seconds = time.Since(start).Seconds()
 	res.EventsPerSecond = float64(res.Events) / res.Seconds
 	slices.Sort(latencies)
-	q := func(p float64) float64 {
-		if len(latencies) == 0 {
-			return 0
-		}
-		i := int(math.Ceil(p*float64(len(latencies)))) - 1
-		return float64(latencies[max(i, 0)].Microseconds()) / 1000
-	}
-	res.P50ms, res.P95ms, res.P99ms, res.MaxMs = q(0.50), q(0.95), q(0.99), q(1)
+	res.P50ms, res.P95ms, res.P99ms, res.MaxMs = percentile(latencies, 0.5), percentile(latencies, 0.95), percentile(latencies, 0.99), percentile(latencies, 1)
 	if len(res.Errors) == 0 {
 		res.Errors = nil
 	}
@@ -234,13 +227,9 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
 		return usagef("--key and --aliases are required; --trials is 1 to 100000")
 	}
-	raw, err := os.ReadFile(*aliasFile)
+	aliases, err := readAliases(*aliasFile)
 	if err != nil {
 		return err
-	}
-	aliases := strings.Fields(string(raw))
-	if len(aliases) == 0 {
-		return usagef("%s holds no aliases", *aliasFile)
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	call := func(method, path string, body []byte, out any) error {
@@ -291,12 +280,7 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	slices.Sort(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[max(0, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
-	}
+	q := func(p float64) float64 { return percentile(lat, p) }
 	fmt.Fprintf(stdout, "%d purchases: the bought item was gone from the very next list in %d (stale in %d)\n", len(lat), len(lat)-stale, stale)
 	fmt.Fprintf(stdout, "accepted → visible  p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", q(0.5), q(0.99), q(1))
 	if stale > 0 {
@@ -362,13 +346,9 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	case *conc < 1 || *conc > 256 || *duration <= 0 || *duration > 10*time.Minute || *n < 1 || *n > 100:
 		return usagef("--concurrency 1 to 256, --duration up to 10m, --n 1 to 100")
 	}
-	raw, err := os.ReadFile(*aliasFile)
+	aliases, err := readAliases(*aliasFile)
 	if err != nil {
 		return err
-	}
-	aliases := strings.Fields(string(raw))
-	if len(aliases) == 0 {
-		return usagef("%s holds no aliases", *aliasFile)
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc}, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, *duration)
@@ -417,12 +397,7 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	slices.Sort(lat)
-	q := func(p float64) float64 {
-		if len(lat) == 0 {
-			return 0
-		}
-		return float64(lat[max(0, int(math.Ceil(p*float64(len(lat))))-1)].Microseconds()) / 1000
-	}
+	q := func(p float64) float64 { return percentile(lat, p) }
 	res := map[string]any{"requests": len(lat), "seconds": secs, "requests_per_second": float64(len(lat)) / secs,
 		"p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": q(1), "errors": errs}
 	if *asJSON {
@@ -434,4 +409,25 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 		return fmt.Errorf("errors: %v", errs)
 	}
 	return nil
+}
+
+// percentile of sorted latencies in milliseconds (0 for none).
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return float64(sorted[max(0, int(math.Ceil(p*float64(len(sorted))))-1)].Microseconds()) / 1000
+}
+
+// readAliases reads a file of aliases, one a line.
+func readAliases(path string) ([]string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	aliases := strings.Fields(string(raw))
+	if len(aliases) == 0 {
+		return nil, usagef("%s holds no aliases", path)
+	}
+	return aliases, nil
 }
