@@ -32,8 +32,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "recommend" {
 		return runBenchRecommend(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "serve" {
+		return runBenchServe(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usagef("bench needs a target: ingest, recommend, fresh or aliases")
+		return usagef("bench needs a target: ingest, recommend, serve, fresh or aliases")
 	}
 	fs := newFlagSet("bench ingest", "bench ingest --url URL --key KEY [flags]", stderr)
 	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
@@ -350,15 +353,46 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc}, Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, *duration)
+	res := loadRecommend(ctx, u, *key, aliases, *conc, *duration, *n)
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return printLoad(stdout, res, *conc)
+}
+
+// loadResult is what a recommendation load run measured.
+type loadResult struct {
+	Requests          int            `json:"requests"`
+	Seconds           float64        `json:"seconds"`
+	RequestsPerSecond float64        `json:"requests_per_second"`
+	P50ms             float64        `json:"p50_ms"`
+	P99ms             float64        `json:"p99_ms"`
+	P999ms            float64        `json:"p999_ms"`
+	MaxMs             float64        `json:"max_ms"`
+	Errors            map[string]int `json:"errors,omitempty"`
+}
+
+func printLoad(w io.Writer, r loadResult, conc int) error {
+	fmt.Fprintf(w, "%s requests in %.1fs over %d connections: %s requests/s\n", commas(int64(r.Requests)), r.Seconds, conc, commas(int64(r.RequestsPerSecond)))
+	fmt.Fprintf(w, "latency  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs)
+	if len(r.Errors) > 0 {
+		return fmt.Errorf("errors: %v", r.Errors)
+	}
+	return nil
+}
+
+// loadRecommend sends recommendation requests spread uniformly over the
+// aliases from conc connections for d.
+func loadRecommend(ctx context.Context, u *url.URL, key string, aliases []string, conc int, d time.Duration, n int) loadResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: 30 * time.Second}
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
 	var lat []time.Duration
 	errs := map[string]int{}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < *conc; w++ {
+	for w := 0; w < conc; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -366,8 +400,8 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 			var mine []time.Duration
 			for ctx.Err() == nil {
 				a := aliases[rng.IntN(len(aliases))]
-				req, _ := http.NewRequestWithContext(ctx, "GET", u.JoinPath("/v1/identities", a, "recommendations").String()+"?n="+strconv.Itoa(*n), nil)
-				req.Header.Set("Authorization", "Bearer "+*key)
+				req, _ := http.NewRequestWithContext(ctx, "GET", u.JoinPath("/v1/identities", a, "recommendations").String()+"?n="+strconv.Itoa(n), nil)
+				req.Header.Set("Authorization", "Bearer "+key)
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if ctx.Err() != nil {
@@ -398,17 +432,8 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	secs := time.Since(start).Seconds()
 	slices.Sort(lat)
 	q := func(p float64) float64 { return percentile(lat, p) }
-	res := map[string]any{"requests": len(lat), "seconds": secs, "requests_per_second": float64(len(lat)) / secs,
-		"p50_ms": q(0.5), "p99_ms": q(0.99), "p999_ms": q(0.999), "max_ms": q(1), "errors": errs}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(res)
-	}
-	fmt.Fprintf(stdout, "%s requests in %.1fs over %d connections: %s requests/s\n", commas(int64(len(lat))), secs, *conc, commas(int64(float64(len(lat))/secs)))
-	fmt.Fprintf(stdout, "latency  p50 %.2f ms  p99 %.2f ms  p99.9 %.2f ms  max %.2f ms\n", q(0.5), q(0.99), q(0.999), q(1))
-	if len(errs) > 0 {
-		return fmt.Errorf("errors: %v", errs)
-	}
-	return nil
+	return loadResult{Requests: len(lat), Seconds: secs, RequestsPerSecond: float64(len(lat)) / secs,
+		P50ms: q(0.5), P99ms: q(0.99), P999ms: q(0.999), MaxMs: q(1), Errors: errs}
 }
 
 // percentile of sorted latencies in milliseconds (0 for none).
