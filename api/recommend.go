@@ -195,6 +195,18 @@ func fnvAdd(h uint64, s string) uint64 {
 	return h
 }
 
+// renderList answers with a shared list: 304 when the caller's copy is
+// current, catalog records embedded when asked for.
+func (s *Server) renderList(c *gin.Context, res recommend.List, include bool) {
+	if s.cacheable(c, res.ModelVersion, res.Items) {
+		return
+	}
+	if include {
+		s.embed(c, res.Items)
+	}
+	c.PureJSON(http.StatusOK, res)
+}
+
 func (s *Server) similar(c *gin.Context) {
 	q := newQuery(c, "n", "include_unavailable", "include")
 	n := q.int("n", 10, 1, 100)
@@ -209,13 +221,7 @@ func (s *Server) similar(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if s.cacheable(c, res.ModelVersion, res.Items) {
-		return
-	}
-	if include {
-		s.embed(c, res.Items)
-	}
-	c.PureJSON(http.StatusOK, res)
+	s.renderList(c, res, include)
 }
 
 func (s *Server) popular(c *gin.Context) {
@@ -232,13 +238,7 @@ func (s *Server) popular(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if s.cacheable(c, res.ModelVersion, res.Items) {
-		return
-	}
-	if include {
-		s.embed(c, res.Items)
-	}
-	c.PureJSON(http.StatusOK, res)
+	s.renderList(c, res, include)
 }
 
 func (s *Server) buyAgain(c *gin.Context) {

@@ -51,12 +51,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if len(rest) > 0 {
 		return usagef("bench ingest takes no arguments")
 	}
-	u, err := url.Parse(*target)
-	if err != nil || u.Hostname() == "" {
-		return usagef("--url %q is not a URL", *target)
-	}
-	if !isLoopback(u.Hostname()) {
-		return usagef("--url must point at this machine (127.0.0.0/8, ::1 or localhost): a load test never targets another host")
+	u, err := loopbackURL(*target)
+	if err != nil {
+		return err
 	}
 	switch {
 	case *key == "":
@@ -85,6 +82,19 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("%d batches failed", res.Failed)
 	}
 	return nil
+}
+
+// loopbackURL parses a load tool's --url, which must name this machine: a
+// load test never targets another host.
+func loopbackURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Hostname() == "" {
+		return nil, usagef("--url %q is not a URL", s)
+	}
+	if !isLoopback(u.Hostname()) {
+		return nil, usagef("--url must point at this machine (127.0.0.0/8, ::1 or localhost): a load test never targets another host")
+	}
+	return u, nil
 }
 
 func isLoopback(host string) bool {
@@ -223,9 +233,9 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 	} else if len(rest) > 0 {
 		return usagef("bench fresh takes no arguments")
 	}
-	u, err := url.Parse(*target)
-	if err != nil || !isLoopback(u.Hostname()) {
-		return usagef("--url must point at this machine")
+	u, err := loopbackURL(*target)
+	if err != nil {
+		return err
 	}
 	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
 		return usagef("--key and --aliases are required; --trials is 1 to 100000")
@@ -339,9 +349,9 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else if len(rest) > 0 {
 		return usagef("bench recommend takes no arguments")
 	}
-	u, err := url.Parse(*target)
-	if err != nil || !isLoopback(u.Hostname()) {
-		return usagef("--url must point at this machine")
+	u, err := loopbackURL(*target)
+	if err != nil {
+		return err
 	}
 	switch {
 	case *key == "" || *aliasFile == "":
