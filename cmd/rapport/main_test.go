@@ -547,3 +547,25 @@ func BenchmarkTrainOnlineRetail(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/train")
 }
+
+// TestBenchServe runs the all-in-one serving load tool on a tiny shop.
+func TestBenchServe(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds, trains and loads a shop")
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"bench", "serve", "--items", "60", "--customers", "40", "--duration", "1s", "--json"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var res struct {
+		Load struct {
+			Requests int     `json:"requests"`
+			P99ms    float64 `json:"p99_ms"`
+		} `json:"load"`
+		RSS int64 `json:"rss_bytes"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || res.Load.Requests == 0 || res.Load.P99ms <= 0 || res.RSS <= 0 {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+}
