@@ -42,6 +42,7 @@ type ALS struct {
 	X, Y         []float64 // row-major factors: users×f, items×f
 	gramY        []float64 // YᵀY after training, for folding in new people
 	y32          []float32 // Y in single precision: scoring reads half the memory
+	index        *ivf      // for catalogs of AnnMinItems or more
 	obsU, obsI   []sparseRow
 }
 
@@ -153,6 +154,50 @@ func (m *ALS) ready() {
 	m.y32 = make([]float32, len(m.Y))
 	for i, v := range m.Y {
 		m.y32[i] = float32(v)
+	}
+	m.index = nil
+	if m.items >= AnnMinItems {
+		m.index = buildIVF(m.y32, m.items, m.Factors, int(math.Sqrt(float64(m.items))), m.Seed)
+	}
+}
+
+// AnnMinItems is the catalog size from which ALS keeps an approximate
+// nearest-neighbour index and serving scores candidates instead of every
+// item: below it, scoring everything is faster than any index.
+const AnnMinItems = 20_000
+
+// Indexed reports whether the model has an index (a large catalog).
+func (m *ALS) Indexed() bool { return m.index != nil }
+
+// annProbe is the share of clusters a query reads.
+const annProbe = 0.06
+
+// Nearest returns about k items with the largest scores for p, from the
+// index (best first).
+func (m *ALS) Nearest(p *Profile, k int) []Scored {
+	x := m.UserFactors(p)
+	x32 := make([]float32, len(x))
+	for i, v := range x {
+		x32[i] = float32(v)
+	}
+	clusters := len(m.index.starts) - 1
+	return m.index.search(x32, k, max(8, int(annProbe*float64(clusters))))
+}
+
+// ScoreItems sets out[j] to p's score for items[j].
+func (m *ALS) ScoreItems(p *Profile, items []int32, out []float64) {
+	f := m.Factors
+	x := m.UserFactors(p)
+	x32 := make([]float32, f)
+	for i, v := range x {
+		x32[i] = float32(v)
+	}
+	for j, i := range items {
+		var s float32
+		for d, v := range m.y32[int(i)*f : int(i+1)*f] {
+			s += v * x32[d]
+		}
+		out[j] = float64(s)
 	}
 }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -23,6 +24,9 @@ type Popularity struct {
 
 	global []float64
 	region map[string][]float64
+
+	topOnce sync.Once
+	tops    map[string][]Scored
 }
 
 // minRegionUsers is how many people a region needs for its own list.
@@ -47,6 +51,7 @@ func (p *Popularity) Fit(ctx context.Context, d *Dataset, now int64) error {
 		p.Weights = DefaultWeights
 	}
 	hl := p.HalfLife.Seconds()
+	p.topOnce, p.tops = sync.Once{}, nil
 	p.global = make([]float64, d.NumItems())
 	p.region = map[string][]float64{}
 	regionUsers := map[string]int{}
@@ -118,4 +123,31 @@ func seasonal(now, t int64, width float64) float64 {
 func (p *Popularity) HasRegion(region string) bool {
 	_, ok := p.region[region]
 	return ok
+}
+
+// Top returns the k best items of the list Score would use for region,
+// best first (computed once and kept).
+func (p *Popularity) Top(region string, k int) []Scored {
+	p.topOnce.Do(func() {
+		p.tops = map[string][]Scored{"": TopN(p.global, topKept, nil)}
+		for r, l := range p.region {
+			p.tops[r] = TopN(l, topKept, nil)
+		}
+	})
+	l, ok := p.tops[region]
+	if !ok {
+		l = p.tops[""]
+	}
+	return l[:min(k, len(l))]
+}
+
+// topKept is how long the kept top lists are.
+const topKept = 1000
+
+// At returns the score of one item in region's list.
+func (p *Popularity) At(region string, item int32) float64 {
+	if r, ok := p.region[region]; ok {
+		return r[item]
+	}
+	return p.global[item]
 }

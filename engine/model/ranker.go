@@ -1,8 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -176,4 +178,125 @@ func (r *Ranker) BuyAgain() *Blend {
 		{Model: r.Seasonal, Weight: 0.2},
 		{Model: r.Trending, Weight: 0.1},
 	}}
+}
+
+// Cand is a candidate item with its blended score and each part's share of
+// it, in the order item-to-item, ALS, seasonal, trending.
+type Cand struct {
+	Item  int32
+	Score float64
+	Parts [4]float64
+}
+
+// Candidates ranks p like Explain but looks only at a candidate set, for
+// catalogs too large to score whole: the item-to-item neighbours of p's
+// history, the ALS index's nearest m, and the top m trending and seasonal
+// items. Each part is normalised by its maximum as in the full blend (for
+// ALS, the best indexed score). Candidates come back best first.
+func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
+	step := r.StepFor(p)
+	cands := map[int32]*Cand{}
+	get := func(i int32) *Cand {
+		c := cands[i]
+		if c == nil {
+			c = &Cand{Item: i}
+			cands[i] = c
+		}
+		return c
+	}
+	trending := r.Trending.Top(p.Region, m)
+	if step == StepTrending {
+		for _, t := range trending {
+			c := get(t.Item)
+			c.Score, c.Parts[3] = t.Score, t.Score
+		}
+		return sortCands(cands), step
+	}
+	cfg := r.Config
+	weights := map[int]float64{0: 1, 1: cfg.WeightALS, 2: cfg.WeightSeasonal, 3: cfg.WeightTrending}
+	if step == StepItemToItem {
+		weights = map[int]float64{0: 1, 3: 0.2}
+	}
+	// Item-to-item: sparse over the history's neighbours.
+	knn := map[int32]float64{}
+	hw := r.KNN.HistoryWeights(p)
+	for _, j := range sortedKeys(hw) {
+		for _, nb := range r.KNN.NeighboursOf(j) {
+			knn[nb.Item] += hw[j] * nb.Score
+		}
+	}
+	knnMax := 0.0
+	for i, v := range knn {
+		get(i)
+		knnMax = max(knnMax, v)
+	}
+	for _, t := range trending {
+		get(t.Item)
+	}
+	var seasonal []Scored
+	alsMax := 0.0
+	if step == StepBlend {
+		seasonal = r.Seasonal.Top(p.Region, m)
+		for _, s := range seasonal {
+			get(s.Item)
+		}
+		nearest := r.ALS.Nearest(p, m)
+		for _, s := range nearest {
+			get(s.Item)
+		}
+		if len(nearest) > 0 {
+			alsMax = nearest[0].Score
+		}
+	}
+	items := make([]int32, 0, len(cands))
+	for i := range cands {
+		items = append(items, i)
+	}
+	slices.Sort(items)
+	var als []float64
+	if step == StepBlend {
+		als = make([]float64, len(items))
+		r.ALS.ScoreItems(p, items, als)
+	}
+	scale := func(part int, max float64) float64 {
+		if max <= 0 {
+			return 0
+		}
+		return weights[part] / max
+	}
+	trMax, seMax := 0.0, 0.0
+	if len(trending) > 0 {
+		trMax = trending[0].Score
+	}
+	if len(seasonal) > 0 {
+		seMax = seasonal[0].Score
+	}
+	for j, i := range items {
+		c := cands[i]
+		c.Parts[0] = knn[i] * scale(0, knnMax)
+		c.Parts[3] = r.Trending.At(p.Region, i) * scale(3, trMax)
+		if step == StepBlend {
+			c.Parts[1] = als[j] * scale(1, alsMax)
+			c.Parts[2] = r.Seasonal.At(p.Region, i) * scale(2, seMax)
+		}
+		c.Score = c.Parts[0] + c.Parts[1] + c.Parts[2] + c.Parts[3]
+	}
+	return sortCands(cands), step
+}
+
+func sortCands(m map[int32]*Cand) []Cand {
+	out := make([]Cand, 0, len(m))
+	for _, c := range m {
+		out = append(out, *c)
+	}
+	slices.SortFunc(out, func(a, b Cand) int {
+		switch {
+		case a.Score > b.Score:
+			return -1
+		case a.Score < b.Score:
+			return 1
+		}
+		return cmp.Compare(a.Item, b.Item)
+	})
+	return out
 }

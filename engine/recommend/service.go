@@ -178,23 +178,26 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 		return res, nil
 	}
 	t := l.Trained
-	n := len(t.Items)
 	p := st.profile(t)
-	ws := s.workspace(n)
-	defer s.workspaces.Put(ws)
-	scores, contrib := ws.scores, ws.contrib
-	step := t.Ranker.Explain(p, scores, contrib)
 	ctxItem := int32(-1)
 	if req.ContextItem != "" {
 		if i, ok := t.ItemIndex(req.ContextItem); ok {
 			ctxItem = i
-			addContext(t, i, scores, contrib[partContext])
 		}
 	}
 	skip := s.filter(t, cat, st, req, ctxItem)
-	ranked := s.rank(t, cat, scores, req, skip)
+	var sc scoring
+	if t.Ranker.ALS.Indexed() {
+		sc = scoreCandidates(t, p, ctxItem)
+	} else {
+		ws := s.workspace(len(t.Items))
+		defer s.workspaces.Put(ws)
+		sc = scoreAll(t, p, ctxItem, ws)
+	}
+	step := sc.step
+	ranked := s.rank(t, cat, sc, req, skip)
 	res.Step, res.Items = string(step), []Item{}
-	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, contrib: contrib, ctxItem: ctxItem}
+	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, part: sc.part, ctxItem: ctxItem}
 	for _, r := range ranked {
 		reasons := slices.Concat(r.why, ex.reasons(r.item)) // rules first: they decided
 		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
@@ -210,28 +213,6 @@ func (r *Request) key() string {
 }
 
 const partContext = "context"
-
-// addContext adds the neighbours of the item being viewed, weighted as
-// much as all of the blend's parts together: on a product page, what goes
-// with that product matters as much as everything else known.
-func addContext(t *model.Trained, item int32, scores, contrib []float64) {
-	nbrs := t.Ranker.KNN.NeighboursOf(item)
-	if len(nbrs) == 0 || nbrs[0].Score <= 0 {
-		return
-	}
-	cfg := t.Ranker.Config
-	weight := 1 + cfg.WeightALS + cfg.WeightSeasonal + cfg.WeightTrending
-	top := nbrs[0].Score
-	for _, nb := range nbrs {
-		v := weight * nb.Score / top
-		contrib[nb.Item] = v
-		if math.IsInf(scores[nb.Item], -1) {
-			scores[nb.Item] = v
-		} else {
-			scores[nb.Item] += v
-		}
-	}
-}
 
 // filter returns the predicate of items a request leaves out.
 func (s *Service) filter(t *model.Trained, cat *catalog, st *state, req Request, ctxItem int32) func(int32) bool {
@@ -287,7 +268,7 @@ type ranked struct {
 }
 
 // rank applies boosts, diversity and pins, and cuts the page.
-func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Request, skip func(int32) bool) []ranked {
+func (s *Service) rank(t *model.Trained, cat *catalog, sc scoring, req Request, skip func(int32) bool) []ranked {
 	rules := s.Rules
 	want := req.Offset + req.N
 	// Boosts first: they may reorder, so take a wider pool than the page.
@@ -295,7 +276,7 @@ func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Req
 	if rules != nil {
 		poolSize = want*4 + 50
 	}
-	pool := model.TopN(scores, poolSize, skip)
+	pool := sc.best(poolSize, skip)
 	list := make([]ranked, 0, len(pool))
 	for _, c := range pool {
 		f, why := rules.boostOf(cat.meta[c.Item])
@@ -329,7 +310,7 @@ func (s *Service) rank(t *model.Trained, cat *catalog, scores []float64, req Req
 			}
 			list = slices.DeleteFunc(list, func(r ranked) bool { return r.item == i })
 			pos := min(pin.Position-1, len(list))
-			list = slices.Insert(list, pos, ranked{item: i, score: scores[i], why: []string{"pinned for placement " + req.Placement}})
+			list = slices.Insert(list, pos, ranked{item: i, score: sc.scoreOf(i), why: []string{"pinned for placement " + req.Placement}})
 		}
 	}
 	if req.Offset >= len(list) {
@@ -346,7 +327,7 @@ type explainer struct {
 	p       *model.Profile
 	st      *state
 	step    model.Step
-	contrib map[string][]float64
+	part    func(name string, item int32) float64
 	ctxItem int32
 	weights map[int32]float64 // history weights for item-to-item, computed on first need
 }
@@ -361,7 +342,7 @@ func (ex *explainer) reasons(item int32) []string {
 	var parts []part
 	total := 0.0
 	for _, name := range partNames {
-		if v := ex.contrib[name][item]; v > 0 {
+		if v := ex.part(name, item); v > 0 {
 			parts = append(parts, part{name, v})
 			total += v
 		}

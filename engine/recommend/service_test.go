@@ -25,7 +25,10 @@ type env struct {
 
 // newEnv fills a store with a small demo shop, trains a model on it and
 // starts a service over both.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvSized(t, 200) }
+
+// newEnvSized is newEnv with a catalog of the given size.
+func newEnvSized(t *testing.T, items int) *env {
 	t.Helper()
 	ctx := context.Background()
 	opts := store.DefaultOptions(t.TempDir())
@@ -37,7 +40,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { db.Close() })
 	now := time.Now().UTC().Truncate(time.Hour)
 	cfg := demo.DefaultConfig(5, now)
-	cfg.Customers, cfg.Visitors, cfg.Items, cfg.Wholesale = 300, 100, 200, 5
+	cfg.Customers, cfg.Visitors, cfg.Items, cfg.Wholesale = 300, 100, items, 5
 	l := db.NewLoader()
 	if _, err := demo.Generate(ctx, cfg, l); err != nil {
 		t.Fatal(err)
@@ -54,6 +57,11 @@ func newEnv(t *testing.T) *env {
 func (e *env) train() {
 	e.t.Helper()
 	b := model.NewBuilder()
+	// Every catalog item joins the vocabulary, so a large catalog is large
+	// for the model too, even where few people touched most items.
+	if err := e.db.ScanItems(context.Background(), func(it engine.Item) error { b.Item(it.ID); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
 	if err := e.db.ScanEvents(context.Background(), func(ev *engine.Event) error { b.Add(ev); return nil }); err != nil {
 		e.t.Fatal(err)
 	}
@@ -335,5 +343,41 @@ func TestCatalogChangeReachesCachedLists(t *testing.T) {
 	}
 	if got := ids(e.recommend(someone, req)); slices.Contains(got, gone.ID) {
 		t.Fatalf("%s became unavailable but is still served: %v", gone.ID, got)
+	}
+}
+
+// TestLargeCatalogPath: past model.AnnMinItems items, serving scores a
+// candidate set; the same guarantees hold.
+func TestLargeCatalogPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a large catalog")
+	}
+	e := newEnvSized(t, model.AnnMinItems+1000)
+	if !e.svc.Serving.Load().Trained.Ranker.ALS.Indexed() {
+		t.Fatal("the model has no index")
+	}
+	res := e.recommend(someone, recommend.Request{N: 10, AvailableOnly: true})
+	if res.Step != "blend" || len(res.Items) != 10 {
+		t.Fatalf("%+v", res)
+	}
+	for _, it := range res.Items {
+		if !e.item(it.Item).Available || len(it.Reasons) == 0 {
+			t.Fatalf("%+v", it)
+		}
+	}
+	first := res.Items[0].Item
+	e.add(engine.Event{Alias: alias(t, someone), Type: engine.EventPurchase, Item: first, Quantity: 1, Time: time.Now()})
+	if got := ids(e.recommend(someone, recommend.Request{AvailableOnly: true})); slices.Contains(got, first) {
+		t.Fatalf("%s was just bought but is still recommended: %v", first, got)
+	}
+	viewing := res.Items[2].Item
+	withCtx := e.recommend(someone, recommend.Request{ContextItem: viewing})
+	if slices.Contains(ids(withCtx), viewing) || !strings.Contains(withCtx.Items[0].Reasons[0], "being viewed") {
+		t.Fatalf("context %s: %+v", viewing, withCtx.Items[0])
+	}
+	visitor := "anon:large-catalog-visitor"
+	e.add(engine.Event{Alias: alias(t, visitor), Type: engine.EventView, Item: viewing, Quantity: 1, Time: time.Now()})
+	if r := e.recommend(visitor, recommend.Request{}); r.Step != "item-to-item" || len(r.Items) == 0 {
+		t.Fatalf("anonymous visitor: %+v", r)
 	}
 }

@@ -1,0 +1,134 @@
+package recommend
+
+import (
+	"math"
+	"slices"
+
+	"rapport/engine/model"
+)
+
+// scoring is one request's ranked scores, however they were computed: the
+// step used, the best items on demand, each item's score, and each part's
+// contribution to it (for reasons).
+type scoring struct {
+	step    model.Step
+	best    func(k int, skip func(int32) bool) []model.Scored
+	scoreOf func(item int32) float64
+	part    func(name string, item int32) float64
+}
+
+// contextWeight is how much the item being viewed weighs: as much as all
+// of the blend's parts together, since on a product page what goes with
+// that product matters as much as everything else known.
+func contextWeight(t *model.Trained) float64 {
+	cfg := t.Ranker.Config
+	return 1 + cfg.WeightALS + cfg.WeightSeasonal + cfg.WeightTrending
+}
+
+// scoreAll scores every item: the path for catalogs small enough that
+// reading all of them is the fastest way.
+func scoreAll(t *model.Trained, p *model.Profile, ctxItem int32, ws *workspace) scoring {
+	scores, contrib := ws.scores, ws.contrib
+	step := t.Ranker.Explain(p, scores, contrib)
+	if ctxItem >= 0 {
+		nbrs := t.Ranker.KNN.NeighboursOf(ctxItem)
+		if len(nbrs) > 0 && nbrs[0].Score > 0 {
+			w, top := contextWeight(t), nbrs[0].Score
+			for _, nb := range nbrs {
+				v := w * nb.Score / top
+				contrib[partContext][nb.Item] = v
+				if math.IsInf(scores[nb.Item], -1) {
+					scores[nb.Item] = v
+				} else {
+					scores[nb.Item] += v
+				}
+			}
+		}
+	}
+	return scoring{
+		step:    step,
+		best:    func(k int, skip func(int32) bool) []model.Scored { return model.TopN(scores, k, skip) },
+		scoreOf: func(i int32) float64 { return scores[i] },
+		part:    func(name string, i int32) float64 { return contrib[name][i] },
+	}
+}
+
+// candidatePool is how many items each source contributes to the
+// candidate set of a large catalog.
+const candidatePool = 300
+
+// scoreCandidates scores only a candidate set (ALS index, item-to-item
+// neighbours, trending and seasonal tops, the viewed item's neighbours):
+// the path for catalogs too large to read whole per request.
+func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32) scoring {
+	cands, step := t.Ranker.Candidates(p, candidatePool)
+	ctx := map[int32]float64{}
+	if ctxItem >= 0 {
+		nbrs := t.Ranker.KNN.NeighboursOf(ctxItem)
+		if len(nbrs) > 0 && nbrs[0].Score > 0 {
+			w, top := contextWeight(t), nbrs[0].Score
+			for _, nb := range nbrs {
+				ctx[nb.Item] = w * nb.Score / top
+			}
+		}
+	}
+	byItem := make(map[int32]int, len(cands)+len(ctx))
+	for k := range cands {
+		byItem[cands[k].Item] = k
+	}
+	for i, v := range ctx {
+		k, ok := byItem[i]
+		if !ok {
+			cands = append(cands, model.Cand{Item: i})
+			k = len(cands) - 1
+			byItem[i] = k
+		}
+		cands[k].Score += v
+	}
+	if len(ctx) > 0 {
+		slices.SortFunc(cands, func(a, b model.Cand) int {
+			switch {
+			case a.Score > b.Score:
+				return -1
+			case a.Score < b.Score:
+				return 1
+			}
+			return int(a.Item) - int(b.Item)
+		})
+		for k := range cands {
+			byItem[cands[k].Item] = k
+		}
+	}
+	partIndex := map[string]int{model.PartItemToItem: 0, model.PartALS: 1, model.PartSeasonal: 2, model.PartTrending: 3}
+	return scoring{
+		step: step,
+		best: func(k int, skip func(int32) bool) []model.Scored {
+			var out []model.Scored
+			for _, c := range cands {
+				if len(out) == k {
+					break
+				}
+				if !skip(c.Item) {
+					out = append(out, model.Scored{Item: c.Item, Score: c.Score})
+				}
+			}
+			return out
+		},
+		scoreOf: func(i int32) float64 {
+			if k, ok := byItem[i]; ok {
+				return cands[k].Score
+			}
+			return 0
+		},
+		part: func(name string, i int32) float64 {
+			if name == partContext {
+				return ctx[i]
+			}
+			k, ok := byItem[i]
+			if !ok {
+				return 0
+			}
+			return cands[k].Parts[partIndex[name]]
+		},
+	}
+}
