@@ -27,6 +27,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MemTableSize overrides Badger's memtable size in bytes when positive.
 	MemTableSize int64
+	// Lean trades Badger's caches for memory: two memtables instead of
+	// five and a 64 MiB block cache (the OS page cache still holds the
+	// tables). The server uses it; bulk loads keep the larger buffers.
+	Lean bool
 }
 
 // DefaultOptions returns the options the server uses for dir. The memtable
@@ -52,6 +56,9 @@ func Open(opts Options) (*DB, error) {
 		WithLoggingLevel(badger.WARNING)
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
+	}
+	if opts.Lean {
+		bo = bo.WithNumMemtables(2).WithBlockCacheSize(64 << 20)
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {

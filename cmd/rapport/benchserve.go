@@ -24,6 +24,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	data := fs.String("data", "", "data directory to build (or reuse); default a temporary one, removed afterwards")
 	items := fs.Int("items", 2000, "catalog size of the synthetic shop")
 	customers := fs.Int("customers", 1500, "registered customers of the synthetic shop")
+	lean := fs.Bool("lean", false, "build a lean shop (a few purchases a customer) for catalog-scale runs")
 	conc := fs.Int("concurrency", 4, "connections in flight")
 	duration := fs.Duration("duration", 10*time.Second, "how long to load")
 	n := fs.Int("n", 10, "items per list")
@@ -53,7 +54,11 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		return nil
 	}
-	if err := step("building the shop", "demo", "--data", dir, "--if-empty", "--items", strconv.Itoa(*items), "--customers", strconv.Itoa(*customers)); err != nil {
+	demoArgs := []string{"demo", "--data", dir, "--if-empty", "--items", strconv.Itoa(*items), "--customers", strconv.Itoa(*customers)}
+	if *lean {
+		demoArgs = append(demoArgs, "--lean")
+	}
+	if err := step("building the shop", demoArgs...); err != nil {
 		return err
 	}
 	if err := step("training", "train", "--data", dir, "--if-none"); err != nil {

@@ -17,6 +17,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ifEmpty := fs.Bool("if-empty", false, "do nothing when the data directory already holds data")
 	customers := fs.Int("customers", 0, "registered customers (default 1500)")
 	items := fs.Int("items", 0, "catalog size (default 2000)")
+	lean := fs.Bool("lean", false, "a lean shop for load tests at scale: customers with a few purchases each (needs --items and --customers)")
 	if rest, err := fs.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -39,6 +40,24 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(stdout, "demo: %s already holds data; left as it is\n", *g.data)
 			return nil
 		}
+	}
+	if *lean {
+		if *items == 0 || *customers == 0 {
+			return usagef("--lean needs --items and --customers")
+		}
+		start := time.Now()
+		loader := db.NewLoader()
+		st, err := demo.GenerateScale(ctx, demo.ScaleConfig{Seed: *seed, Now: time.Now().UTC().Truncate(time.Hour), Items: *items, Customers: *customers}, loader)
+		if err != nil {
+			loader.Cancel()
+			return err
+		}
+		if err := loader.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "demo: wrote a lean shop of %s items, %s customers and %s events to %s in %.1fs\n",
+			commas(int64(st.Items)), commas(int64(st.Identities)), commas(int64(st.Events)), *g.data, time.Since(start).Seconds())
+		return nil
 	}
 	cfg := demo.DefaultConfig(*seed, time.Now().UTC().Truncate(time.Hour))
 	if *customers > 0 {

@@ -31,6 +31,7 @@ func newPipeline(db *store.DB, cfg model.RankerConfig, logger *slog.Logger) *pip
 		return nil
 	}}
 	p.trainer = &jobs.Trainer{Events: db, Versions: db, Config: cfg, Publish: func(v engine.ModelVersion, t *model.Trained) {
+		t.Compact() // stored already; from here it only serves
 		p.serving.Swap(&model.Loaded{Version: v, Trained: t})
 		logger.Info("model version serving", "version", v.ID)
 	}}
@@ -71,6 +72,7 @@ func newestPromoted(ctx context.Context, db *store.DB) (*model.Loaded, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load model %s: %w", v.ID, err)
 		}
+		t.Compact() // loaded to serve, never to be re-encoded
 		return &model.Loaded{Version: v, Trained: t}, nil
 	}
 	return nil, nil

@@ -31,6 +31,9 @@ type Server struct {
 	TrainSchedule string
 	Rules         *recommend.Rules // business rules; nil for none
 	CORSOrigins   []string
+	// CacheIdentities bounds the identities whose serving state and lists
+	// are kept in memory (0: the service's default).
+	CacheIdentities int
 
 	db   *store.DB
 	api  *api.Server
@@ -43,7 +46,7 @@ type Server struct {
 // Open opens the store and starts listening; it does not block.
 func (s *Server) Open() error {
 	opts := store.DefaultOptions(s.DataDir)
-	opts.Logger = s.Logger
+	opts.Logger, opts.Lean = s.Logger, true
 	db, err := store.Open(opts)
 	if err != nil {
 		return err
@@ -59,7 +62,7 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules}
+	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
@@ -105,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
 	mergeSpec, trainSpec := addScheduleFlags(fs)
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
+	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
@@ -126,7 +130,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec}
+	if *cacheIDs < 1 {
+		return usagef("--cache-identities must be positive")
+	}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec, CacheIdentities: *cacheIDs}
 	for _, o := range strings.Split(*cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

@@ -42,6 +42,7 @@ type ALS struct {
 	X, Y         []float64 // row-major factors: users×f, items×f
 	gramY        []float64 // YᵀY after training, for folding in new people
 	y32          []float32 // Y in single precision: scoring reads half the memory
+	x32          []float32 // X in single precision once Compact dropped X
 	index        *ivf      // for catalogs of AnnMinItems or more
 	obsU, obsI   []sparseRow
 }
@@ -159,6 +160,20 @@ func (m *ALS) ready() {
 	if m.items >= AnnMinItems {
 		m.index = buildIVF(m.y32, m.items, m.Factors, int(math.Sqrt(float64(m.items))), m.Seed)
 	}
+}
+
+// Compact keeps the user factors in single precision only, halving their
+// memory, for a model that will serve and never be trained or encoded
+// again.
+func (m *ALS) Compact() {
+	if m.X == nil {
+		return
+	}
+	m.x32 = make([]float32, len(m.X))
+	for i, v := range m.X {
+		m.x32[i] = float32(v)
+	}
+	m.X = nil
 }
 
 // AnnMinItems is the catalog size from which ALS keeps an approximate
@@ -310,6 +325,13 @@ func (m *ALS) UserFactors(p *Profile) []float64 {
 		return p.Factors
 	}
 	if p.User >= 0 && p.User < m.users {
+		if m.X == nil { // compacted for serving
+			x := make([]float64, f)
+			for i, v := range m.x32[p.User*f : (p.User+1)*f] {
+				x[i] = float64(v)
+			}
+			return x
+		}
 		return m.X[p.User*f : (p.User+1)*f]
 	}
 	net := map[int32]float64{}

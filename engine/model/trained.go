@@ -77,6 +77,10 @@ func (t *Trained) Factors(alias string) []float64 {
 	return t.Ranker.ALS.UserFactors(&Profile{User: u})
 }
 
+// Compact trims the model to what serving needs (see ALS.Compact); it can
+// no longer be encoded.
+func (t *Trained) Compact() { t.Ranker.ALS.Compact() }
+
 // artefactFormat is the first byte of a marshalled Trained.
 const artefactFormat byte = 1
 
@@ -84,6 +88,9 @@ const artefactFormat byte = 1
 // configuration as JSON, the vocabularies, then each model's arrays as
 // little-endian numbers. Equal models encode to equal bytes.
 func (t *Trained) MarshalBinary() ([]byte, error) {
+	if t.Ranker.ALS.X == nil {
+		return nil, fmt.Errorf("model artefact: a compacted model cannot be encoded")
+	}
 	w := &writer{}
 	w.buf.WriteByte(artefactFormat)
 	cfg, err := json.Marshal(t.Ranker.Config)

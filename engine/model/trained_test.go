@@ -71,3 +71,32 @@ func TestTrainedArtefactsDeterministic(t *testing.T) {
 		t.Fatal("a truncated artefact decoded")
 	}
 }
+
+// TestCompactKeepsRanking: a compacted model ranks as before and refuses
+// to be encoded.
+func TestCompactKeepsRanking(t *testing.T) {
+	d := shop(t)
+	cfg := DefaultRankerConfig()
+	cfg.Factors, cfg.Iterations = 8, 5
+	tr, err := Train(context.Background(), d, cfg, d.End().Unix(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := tr.UserIndex("customer:5")
+	p := &Profile{User: u, History: d.Hist[u], Region: "EU-DE", Now: d.End().Unix()}
+	s := make([]float64, len(tr.Items))
+	tr.Ranker.Score(p, s)
+	before := TopN(s, 10, nil)
+	tr.Compact()
+	if _, err := tr.MarshalBinary(); err == nil {
+		t.Fatal("a compacted model was encoded")
+	}
+	p2 := &Profile{User: u, History: d.Hist[u], Region: "EU-DE", Now: d.End().Unix()}
+	tr.Ranker.Score(p2, s)
+	after := TopN(s, 10, nil)
+	for i := range before {
+		if before[i].Item != after[i].Item {
+			t.Fatalf("rank %d: %v before, %v after", i, before, after)
+		}
+	}
+}

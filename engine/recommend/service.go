@@ -32,7 +32,7 @@ type Service struct {
 	Serving    *model.Serving
 	Rules      *Rules
 	MaxHistory int // recent interactions kept per identity; default 200
-	CacheSize  int // identities kept in memory; default 200,000
+	CacheSize  int // identities kept in memory; default 100,000
 
 	mu         sync.Mutex
 	entries    map[engine.IdentityID]*entry
@@ -80,7 +80,7 @@ func (s *Service) cacheSize() int {
 	if s.CacheSize > 0 {
 		return s.CacheSize
 	}
-	return 200_000
+	return 100_000
 }
 
 // ErrNoModel is returned before any model version serves.
