@@ -207,12 +207,9 @@ func (m *ALS) ScoreItems(p *Profile, items []int32, out []float64) {
 	for i, v := range x {
 		x32[i] = float32(v)
 	}
+	xv := blas32.Vector{N: f, Inc: 1, Data: x32}
 	for j, i := range items {
-		var s float32
-		for d, v := range m.y32[int(i)*f : int(i+1)*f] {
-			s += v * x32[d]
-		}
-		out[j] = float64(s)
+		out[j] = float64(blas32.Dot(xv, blas32.Vector{N: f, Inc: 1, Data: m.y32[int(i)*f : int(i+1)*f]}))
 	}
 }
 

@@ -18,6 +18,7 @@ type ivf struct {
 	f         int
 	heavy     []int32   // the items with the largest factor norms: always scored
 	heavyData []float32 // their factors
+	isHeavy   []bool    // by item: in heavy (skipped when its cluster is probed)
 	centroids []float32 // k×f
 	starts    []int     // cluster c holds items[starts[c]:starts[c+1]]
 	items     []int32   // item indices, grouped by cluster
@@ -85,7 +86,10 @@ func buildIVF(y []float32, n, f, k int, seed uint64) *ivf {
 		ix0.heavy = append(ix0.heavy, h.Item)
 		ix0.heavyData = append(ix0.heavyData, y[int(h.Item)*f:(int(h.Item)+1)*f]...)
 	}
-	ix := &ivf{heavy: ix0.heavy, heavyData: ix0.heavyData, f: f, centroids: cent, starts: make([]int, k+1), items: make([]int32, n), data: make([]float32, n*f)}
+	ix := &ivf{heavy: ix0.heavy, heavyData: ix0.heavyData, isHeavy: make([]bool, n), f: f, centroids: cent, starts: make([]int, k+1), items: make([]int32, n), data: make([]float32, n*f)}
+	for _, h := range ix.heavy {
+		ix.isHeavy[h] = true
+	}
 	for _, c := range assign {
 		ix.starts[c+1]++
 	}
@@ -156,42 +160,45 @@ func (ix *ivf) search(x []float32, m, nprobe int) []Scored {
 		c64[i] = float64(v)
 	}
 	probe := TopN(c64, min(nprobe, k), nil)
-	var cands []Scored
+	h := make([]Scored, 0, m) // a min-heap of the best m so far
+	offer := func(c Scored) {
+		switch {
+		case len(h) < m:
+			h = append(h, c)
+			siftUp(h, len(h)-1)
+		case better(c, h[0]):
+			h[0] = c
+			siftDown(h, 0)
+		}
+	}
 	if len(ix.heavy) > 0 {
 		out := make([]float32, len(ix.heavy))
 		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: len(ix.heavy), Cols: f, Stride: f, Data: ix.heavyData},
 			blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: len(out), Inc: 1, Data: out})
 		for j, v := range out {
-			cands = append(cands, Scored{Item: ix.heavy[j], Score: float64(v)})
+			offer(Scored{Item: ix.heavy[j], Score: float64(v)})
 		}
 	}
+	var out []float32
 	for _, p := range probe {
 		lo, hi := ix.starts[p.Item], ix.starts[p.Item+1]
 		if hi == lo {
 			continue
 		}
-		out := make([]float32, hi-lo)
+		out = slices.Grow(out[:0], hi-lo)[:hi-lo]
 		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: hi - lo, Cols: f, Stride: f, Data: ix.data[lo*f : hi*f]},
 			blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: hi - lo, Inc: 1, Data: out})
 		for j, v := range out {
-			cands = append(cands, Scored{Item: ix.items[lo+j], Score: float64(v)})
+			if item := ix.items[lo+j]; !ix.isHeavy[item] {
+				offer(Scored{Item: item, Score: float64(v)})
+			}
 		}
 	}
-	slices.SortFunc(cands, func(a, b Scored) int {
-		// a heavy item may also sit in a probed cluster: duplicates sort together
-		if better(a, b) {
-			return -1
-		}
-		if better(b, a) {
-			return 1
-		}
-		return 0
-	})
-	cands = slices.CompactFunc(cands, func(a, b Scored) bool { return a.Item == b.Item })
-	if len(cands) > m {
-		cands = cands[:m]
+	for end := len(h) - 1; end > 0; end-- {
+		h[0], h[end] = h[end], h[0]
+		siftDown(h[:end], 0)
 	}
-	return cands
+	return h
 }
 
 // probedItems counts the items a search with nprobe reads.

@@ -128,14 +128,16 @@ func TestCandidatesRecall(t *testing.T) {
 		skip := func(i int32) bool { return had[i] }
 		r.Score(p, scores)
 		full := TopN(scores, 10, skip)
-		cands, _ := r.Candidates(p, 200)
-		got := map[int32]bool{}
-		n := 0
+		cands, _ := r.Candidates(p, 150)
+		var pool []Scored
 		for _, c := range cands {
-			if !had[c.Item] && n < 10 {
-				got[c.Item] = true
-				n++
+			if !had[c.Item] {
+				pool = append(pool, Scored{Item: c.Item, Score: c.Score})
 			}
+		}
+		got := map[int32]bool{}
+		for _, s := range Best(pool, 10) {
+			got[s.Item] = true
 		}
 		for _, s := range full {
 			total++

@@ -117,6 +117,30 @@ func TopN(scores []float64, n int, skip func(item int32) bool) []Scored {
 	return h
 }
 
+// Best returns the k best of a list of scored items (each item at most
+// once), best first, ties by the lower item index.
+func Best(items []Scored, k int) []Scored {
+	if k <= 0 {
+		return nil
+	}
+	h := make([]Scored, 0, k)
+	for _, c := range items {
+		switch {
+		case len(h) < k:
+			h = append(h, c)
+			siftUp(h, len(h)-1)
+		case better(c, h[0]):
+			h[0] = c
+			siftDown(h, 0)
+		}
+	}
+	for end := len(h) - 1; end > 0; end-- {
+		h[0], h[end] = h[end], h[0]
+		siftDown(h[:end], 0)
+	}
+	return h
+}
+
 func better(a, b Scored) bool {
 	if a.Score != b.Score {
 		return a.Score > b.Score

@@ -1,10 +1,8 @@
 package model
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 )
 
@@ -195,40 +193,42 @@ type Cand struct {
 // ALS, the best indexed score). Candidates come back best first.
 func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 	step := r.StepFor(p)
-	cands := map[int32]*Cand{}
-	get := func(i int32) *Cand {
-		c := cands[i]
-		if c == nil {
-			c = &Cand{Item: i}
-			cands[i] = c
-		}
-		return c
-	}
 	trending := r.Trending.Top(p.Region, m)
 	if step == StepTrending {
-		for _, t := range trending {
-			c := get(t.Item)
-			c.Score, c.Parts[3] = t.Score, t.Score
+		out := make([]Cand, len(trending))
+		for k, t := range trending {
+			out[k] = Cand{Item: t.Item, Score: t.Score}
+			out[k].Parts[3] = t.Score
 		}
-		return sortCands(cands), step
+		return out, step
+	}
+	hw := r.KNN.HistoryWeights(p)
+	cands := make([]Cand, 0, 4*m+100*len(hw))
+	index := make(map[int32]int, 4*m+100*len(hw))
+	get := func(i int32) int {
+		k, ok := index[i]
+		if !ok {
+			k = len(cands)
+			cands = append(cands, Cand{Item: i})
+			index[i] = k
+		}
+		return k
 	}
 	cfg := r.Config
-	weights := map[int]float64{0: 1, 1: cfg.WeightALS, 2: cfg.WeightSeasonal, 3: cfg.WeightTrending}
+	weights := [4]float64{1, cfg.WeightALS, cfg.WeightSeasonal, cfg.WeightTrending}
 	if step == StepItemToItem {
-		weights = map[int]float64{0: 1, 3: 0.2}
+		weights = [4]float64{1, 0, 0, 0.2}
 	}
-	// Item-to-item: sparse over the history's neighbours.
-	knn := map[int32]float64{}
-	hw := r.KNN.HistoryWeights(p)
+	// Item-to-item: sparse over the history's neighbours, summed in item
+	// order so the result is the same on every run.
 	for _, j := range sortedKeys(hw) {
 		for _, nb := range r.KNN.NeighboursOf(j) {
-			knn[nb.Item] += hw[j] * nb.Score
+			cands[get(nb.Item)].Parts[0] += hw[j] * nb.Score
 		}
 	}
 	knnMax := 0.0
-	for i, v := range knn {
-		get(i)
-		knnMax = max(knnMax, v)
+	for _, c := range cands {
+		knnMax = max(knnMax, c.Parts[0])
 	}
 	for _, t := range trending {
 		get(t.Item)
@@ -248,21 +248,11 @@ func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 			alsMax = nearest[0].Score
 		}
 	}
-	items := make([]int32, 0, len(cands))
-	for i := range cands {
-		items = append(items, i)
-	}
-	slices.Sort(items)
-	var als []float64
-	if step == StepBlend {
-		als = make([]float64, len(items))
-		r.ALS.ScoreItems(p, items, als)
-	}
-	scale := func(part int, max float64) float64 {
-		if max <= 0 {
+	scale := func(part int, top float64) float64 {
+		if top <= 0 {
 			return 0
 		}
-		return weights[part] / max
+		return weights[part] / top
 	}
 	trMax, seMax := 0.0, 0.0
 	if len(trending) > 0 {
@@ -271,32 +261,25 @@ func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 	if len(seasonal) > 0 {
 		seMax = seasonal[0].Score
 	}
-	for j, i := range items {
-		c := cands[i]
-		c.Parts[0] = knn[i] * scale(0, knnMax)
-		c.Parts[3] = r.Trending.At(p.Region, i) * scale(3, trMax)
+	var als []float64
+	if step == StepBlend {
+		items := make([]int32, len(cands))
+		for k, c := range cands {
+			items[k] = c.Item
+		}
+		als = make([]float64, len(items))
+		r.ALS.ScoreItems(p, items, als)
+	}
+	knnScale, trScale, alsScale, seScale := scale(0, knnMax), scale(3, trMax), scale(1, alsMax), scale(2, seMax)
+	for k := range cands {
+		c := &cands[k]
+		c.Parts[0] *= knnScale
+		c.Parts[3] = r.Trending.At(p.Region, c.Item) * trScale
 		if step == StepBlend {
-			c.Parts[1] = als[j] * scale(1, alsMax)
-			c.Parts[2] = r.Seasonal.At(p.Region, i) * scale(2, seMax)
+			c.Parts[1] = als[k] * alsScale
+			c.Parts[2] = r.Seasonal.At(p.Region, c.Item) * seScale
 		}
 		c.Score = c.Parts[0] + c.Parts[1] + c.Parts[2] + c.Parts[3]
 	}
-	return sortCands(cands), step
-}
-
-func sortCands(m map[int32]*Cand) []Cand {
-	out := make([]Cand, 0, len(m))
-	for _, c := range m {
-		out = append(out, *c)
-	}
-	slices.SortFunc(out, func(a, b Cand) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return cmp.Compare(a.Item, b.Item)
-	})
-	return out
+	return cands, step
 }

@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"math"
-	"slices"
 
 	"rapport/engine/model"
 )
@@ -55,7 +54,7 @@ func scoreAll(t *model.Trained, p *model.Profile, ctxItem int32, ws *workspace) 
 
 // candidatePool is how many items each source contributes to the
 // candidate set of a large catalog.
-const candidatePool = 300
+const candidatePool = 150
 
 // scoreCandidates scores only a candidate set (ALS index, item-to-item
 // neighbours, trending and seasonal tops, the viewed item's neighbours):
@@ -85,34 +84,17 @@ func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32) scoring 
 		}
 		cands[k].Score += v
 	}
-	if len(ctx) > 0 {
-		slices.SortFunc(cands, func(a, b model.Cand) int {
-			switch {
-			case a.Score > b.Score:
-				return -1
-			case a.Score < b.Score:
-				return 1
-			}
-			return int(a.Item) - int(b.Item)
-		})
-		for k := range cands {
-			byItem[cands[k].Item] = k
-		}
-	}
 	partIndex := map[string]int{model.PartItemToItem: 0, model.PartALS: 1, model.PartSeasonal: 2, model.PartTrending: 3}
 	return scoring{
 		step: step,
 		best: func(k int, skip func(int32) bool) []model.Scored {
-			var out []model.Scored
+			all := make([]model.Scored, 0, len(cands))
 			for _, c := range cands {
-				if len(out) == k {
-					break
-				}
 				if !skip(c.Item) {
-					out = append(out, model.Scored{Item: c.Item, Score: c.Score})
+					all = append(all, model.Scored{Item: c.Item, Score: c.Score})
 				}
 			}
-			return out
+			return model.Best(all, k)
 		},
 		scoreOf: func(i int32) float64 {
 			if k, ok := byItem[i]; ok {
