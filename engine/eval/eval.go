@@ -89,12 +89,32 @@ func CasesFor(s Split, task Task) Cases {
 // lists for the task's cases. Ranking runs on all cores; the result does
 // not depend on how many.
 func Evaluate(ctx context.Context, m model.Model, s Split, task Task, k int) (Result, error) {
+	return EvaluateCases(ctx, m, s, CasesFor(s, task), task, k)
+}
+
+// Sample keeps at most max of the cases, evenly spread over them (the same
+// ones every time), for measurements on very many people.
+func (c Cases) Sample(max int) Cases {
+	if max <= 0 || len(c.Users) <= max {
+		return c
+	}
+	out := Cases{}
+	for i := 0; i < max; i++ {
+		j := i * len(c.Users) / max
+		out.Users = append(out.Users, c.Users[j])
+		out.Rel = append(out.Rel, c.Rel[j])
+		out.Pairs += len(c.Rel[j])
+	}
+	return out
+}
+
+// EvaluateCases is Evaluate over given cases (for example a Sample).
+func EvaluateCases(ctx context.Context, m model.Model, s Split, cases Cases, task Task, k int) (Result, error) {
 	start := time.Now()
 	if err := m.Fit(ctx, s.Train, s.Now); err != nil {
 		return Result{}, fmt.Errorf("fit %s: %w", m.Name(), err)
 	}
 	res := Result{Model: m.Name(), TrainSeconds: time.Since(start).Seconds()}
-	cases := CasesFor(s, task)
 	lists := make([][]int32, len(cases.Users))
 	per := make([]listScores, len(cases.Users))
 	var wg sync.WaitGroup

@@ -80,3 +80,19 @@ func TestHoldOutSplits(t *testing.T) {
 		t.Fatal("fraction 1.5 accepted")
 	}
 }
+
+func TestSample(t *testing.T) {
+	c := Cases{}
+	for u := 0; u < 100; u++ {
+		c.Users = append(c.Users, u)
+		c.Rel = append(c.Rel, map[int32]bool{int32(u): true})
+		c.Pairs++
+	}
+	s := c.Sample(10)
+	if len(s.Users) != 10 || s.Users[0] != 0 || s.Users[9] != 90 || s.Pairs != 10 {
+		t.Fatalf("%+v", s)
+	}
+	if all := c.Sample(1000); len(all.Users) != 100 {
+		t.Fatalf("sampling more than there are kept %d", len(all.Users))
+	}
+}
