@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"rapport/engine"
 )
 
@@ -151,4 +154,21 @@ func TestCandidatesRecall(t *testing.T) {
 	if recall < 0.95 {
 		t.Fatalf("recall@10 %.3f", recall)
 	}
+}
+
+// probedItems counts the items a search with nprobe reads.
+func (ix *ivf) probedItems(x []float32, nprobe int) int {
+	k := len(ix.starts) - 1
+	cs := make([]float32, k)
+	blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: k, Cols: ix.f, Stride: ix.f, Data: ix.centroids},
+		blas32.Vector{N: ix.f, Inc: 1, Data: x}, 0, blas32.Vector{N: k, Inc: 1, Data: cs})
+	c64 := make([]float64, k)
+	for i, v := range cs {
+		c64[i] = float64(v)
+	}
+	n := len(ix.heavy)
+	for _, p := range TopN(c64, min(nprobe, k), nil) {
+		n += ix.starts[p.Item+1] - ix.starts[p.Item]
+	}
+	return n
 }
