@@ -160,23 +160,13 @@ func (ix *ivf) search(x []float32, m, nprobe int) []Scored {
 		c64[i] = float64(v)
 	}
 	probe := TopN(c64, min(nprobe, k), nil)
-	h := make([]Scored, 0, m) // a min-heap of the best m so far
-	offer := func(c Scored) {
-		switch {
-		case len(h) < m:
-			h = append(h, c)
-			siftUp(h, len(h)-1)
-		case better(c, h[0]):
-			h[0] = c
-			siftDown(h, 0)
-		}
-	}
+	best := newBounded(m)
 	if len(ix.heavy) > 0 {
 		out := make([]float32, len(ix.heavy))
 		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: len(ix.heavy), Cols: f, Stride: f, Data: ix.heavyData},
 			blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: len(out), Inc: 1, Data: out})
 		for j, v := range out {
-			offer(Scored{Item: ix.heavy[j], Score: float64(v)})
+			best.offer(Scored{Item: ix.heavy[j], Score: float64(v)})
 		}
 	}
 	var out []float32
@@ -190,13 +180,9 @@ func (ix *ivf) search(x []float32, m, nprobe int) []Scored {
 			blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: hi - lo, Inc: 1, Data: out})
 		for j, v := range out {
 			if item := ix.items[lo+j]; !ix.isHeavy[item] {
-				offer(Scored{Item: item, Score: float64(v)})
+				best.offer(Scored{Item: item, Score: float64(v)})
 			}
 		}
 	}
-	for end := len(h) - 1; end > 0; end-- {
-		h[0], h[end] = h[end], h[0]
-		siftDown(h[:end], 0)
-	}
-	return h
+	return best.sorted()
 }

@@ -88,52 +88,56 @@ func TopN(scores []float64, n int, skip func(item int32) bool) []Scored {
 	if n <= 0 {
 		return nil
 	}
-	// h is a min-heap of the best n so far: its root is the worst kept.
-	h := make([]Scored, 0, n)
+	b := newBounded(n)
 	for i, s := range scores {
 		if math.IsInf(s, -1) || s != s {
 			continue
 		}
 		c := Scored{int32(i), s}
-		if len(h) == n && !better(c, h[0]) {
+		if !b.wants(c) || skip != nil && skip(int32(i)) {
 			continue
 		}
-		if skip != nil && skip(int32(i)) {
-			continue
-		}
-		if len(h) < n {
-			h = append(h, c)
-			siftUp(h, len(h)-1)
-		} else {
-			h[0] = c
-			siftDown(h, 0)
-		}
+		b.offer(c)
 	}
-	// Pop the worst repeatedly into the back: best first.
-	for end := len(h) - 1; end > 0; end-- {
-		h[0], h[end] = h[end], h[0]
-		siftDown(h[:end], 0)
-	}
-	return h
+	return b.sorted()
 }
 
 // Best returns the k best of a list of scored items (each item at most
 // once), best first, ties by the lower item index.
 func Best(items []Scored, k int) []Scored {
-	if k <= 0 {
-		return nil
-	}
-	h := make([]Scored, 0, k)
+	b := newBounded(k)
 	for _, c := range items {
-		switch {
-		case len(h) < k:
-			h = append(h, c)
-			siftUp(h, len(h)-1)
-		case better(c, h[0]):
-			h[0] = c
-			siftDown(h, 0)
-		}
+		b.offer(c)
 	}
+	return b.sorted()
+}
+
+// bounded keeps the k best Scored offered to it, in a min-heap whose root
+// is the worst kept.
+type bounded struct {
+	h []Scored
+	k int
+}
+
+func newBounded(k int) *bounded { return &bounded{h: make([]Scored, 0, max(k, 0)), k: k} }
+
+// wants reports whether c would be kept.
+func (b *bounded) wants(c Scored) bool { return len(b.h) < b.k || b.k > 0 && better(c, b.h[0]) }
+
+func (b *bounded) offer(c Scored) {
+	switch {
+	case len(b.h) < b.k:
+		b.h = append(b.h, c)
+		siftUp(b.h, len(b.h)-1)
+	case b.k > 0 && better(c, b.h[0]):
+		b.h[0] = c
+		siftDown(b.h, 0)
+	}
+}
+
+// sorted empties the heap into a best-first list.
+func (b *bounded) sorted() []Scored {
+	h := b.h
 	for end := len(h) - 1; end > 0; end-- {
 		h[0], h[end] = h[end], h[0]
 		siftDown(h[:end], 0)
