@@ -52,8 +52,7 @@ type DB struct {
 func Open(opts Options) (*DB, error) {
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(opts.SyncWrites).
-		WithLogger(badgerLogger{opts.Logger}).
-		WithLoggingLevel(badger.WARNING)
+		WithLogger(badgerLogger{opts.Logger}) // not WithLoggingLevel: it would replace this logger
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
 	}
