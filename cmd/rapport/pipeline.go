@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -73,6 +74,8 @@ func newestPromoted(ctx context.Context, db *store.DB) (*model.Loaded, error) {
 			return nil, fmt.Errorf("load model %s: %w", v.ID, err)
 		}
 		t.Compact() // loaded to serve, never to be re-encoded
+		art = nil
+		debug.FreeOSMemory() // the artefact bytes and the float64 factors are garbage now
 		return &model.Loaded{Version: v, Trained: t}, nil
 	}
 	return nil, nil
