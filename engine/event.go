@@ -99,7 +99,7 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	if e.Price != 0 {
 		w.Price = &e.Price
 	}
-	if e.Weight != 0 {
+	if e.Weight != 0 || e.Type == EventRating { // a rating of 0 is still a rating
 		w.Weight = &e.Weight
 	}
 	return marshal(w)

@@ -134,6 +134,7 @@ func FuzzParseEvent(f *testing.F) {
 		`{"id":"x","alias":"email:a@b.c","type":"purchase","item":"a","quantity":2,"price":3.5,"currency":"EUR","timestamp":"2020-01-01T00:00:00Z","attributes":{"k":"v"}}`,
 		`{"alias":"social:fb:1","type":"social_follow","target":"customer:2","source":"social:fb"}`,
 		`{"alias":"anon:1","type":"rating","item":"a","weight":4}`,
+		`{"alias":"anon:1","type":"rating","item":"a","weight":0}`,
 		`[]`, `{`, `{"quantity":1e400}`, `{"attributes":{"a":1}}`, "\x00",
 	} {
 		f.Add([]byte(s))
