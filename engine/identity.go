@@ -1,9 +1,17 @@
 package engine
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // IdentityID is the store's number for one person.
 type IdentityID uint64
+
+// Key is the identity's name in trained models: its number in decimal.
+// Models never hold alias text, so erasing a person's aliases from the
+// store leaves no trace of them in stored model versions.
+func (id IdentityID) Key() string { return strconv.FormatUint(uint64(id), 10) }
 
 // Stage is how far a person has become known.
 type Stage string

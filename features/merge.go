@@ -29,7 +29,7 @@ type Store interface {
 // Factors gives the current model's latent factors for an alias.
 type Factors interface {
 	Version() string
-	Factors(alias string) []float64 // nil when the model does not know the alias
+	Factors(user string) []float64 // by engine.IdentityID.Key; nil when the model does not know it
 }
 
 // Source adds what one kind of input says about a person to their vector.
@@ -157,11 +157,8 @@ func vectorOf(p *engine.Identity, events []engine.Event, sources []Source, model
 		v.Sources = append(v.Sources, s.Name())
 	}
 	if model != nil {
-		for _, a := range p.Aliases {
-			if f := model.Factors(a.String()); f != nil {
-				v.ModelVersion, v.Factors = model.Version(), f
-				break
-			}
+		if f := model.Factors(p.ID.Key()); f != nil {
+			v.ModelVersion, v.Factors = model.Version(), f
 		}
 	}
 	return v

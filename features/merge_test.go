@@ -14,8 +14,8 @@ import (
 type fixedModel struct{}
 
 func (fixedModel) Version() string { return "v000007" }
-func (fixedModel) Factors(alias string) []float64 {
-	if alias == "customer:1" {
+func (fixedModel) Factors(user string) []float64 {
+	if user == "1" { // customer:1, the first identity the test stores
 		return []float64{0.5, 0.25}
 	}
 	return nil

@@ -13,7 +13,7 @@ import (
 
 // EventScanner reads every stored event.
 type EventScanner interface {
-	ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) error
+	ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *engine.Event) error) error
 }
 
 // VersionStore keeps model versions.
@@ -52,9 +52,9 @@ func (t *Trainer) Train(ctx context.Context, counts map[string]int) (engine.Mode
 	progress("reading events", 0, 1)
 	b := model.NewBuilder()
 	events := 0
-	err := t.Events.ScanEvents(ctx, func(ev *engine.Event) error {
+	err := t.Events.ScanEvents(ctx, func(id engine.IdentityID, ev *engine.Event) error {
 		events++
-		b.Add(ev)
+		b.AddAs(id.Key(), ev)
 		return nil
 	})
 	if err != nil {

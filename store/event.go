@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -249,7 +250,7 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 
 // ScanEvents calls fn for every stored event, identity by identity, each
 // identity's events oldest first. fn must not keep ev past the call.
-func (db *DB) ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) error {
+func (db *DB) ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *engine.Event) error) error {
 	return db.bdb.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte(prefixEvent)
@@ -264,7 +265,8 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(ev *engine.Event) error) e
 			if err != nil {
 				return err
 			}
-			if err := fn(&ev); err != nil {
+			id := engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixEvent):]))
+			if err := fn(id, &ev); err != nil {
 				return err
 			}
 		}

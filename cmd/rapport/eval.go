@@ -173,6 +173,6 @@ func datasetFromStore(ctx context.Context, g *globals) (*model.Dataset, error) {
 	}
 	defer db.Close()
 	b := model.NewBuilder()
-	err = db.ScanEvents(ctx, func(ev *engine.Event) error { b.Add(ev); return nil })
+	err = db.ScanEvents(ctx, func(id engine.IdentityID, ev *engine.Event) error { b.AddAs(id.Key(), ev); return nil })
 	return b.Build(), err
 }

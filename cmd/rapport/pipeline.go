@@ -42,8 +42,8 @@ func newPipeline(db *store.DB, cfg model.RankerConfig, logger *slog.Logger) *pip
 // loadedFactors adapts a loaded version to what the merge asks of a model.
 type loadedFactors struct{ l *model.Loaded }
 
-func (f loadedFactors) Version() string                { return f.l.VersionID() }
-func (f loadedFactors) Factors(alias string) []float64 { return f.l.Factors(alias) }
+func (f loadedFactors) Version() string               { return f.l.VersionID() }
+func (f loadedFactors) Factors(user string) []float64 { return f.l.Factors(user) }
 
 // loadServing loads the newest promoted version, if there is one.
 func (p *pipeline) loadServing(ctx context.Context) error {

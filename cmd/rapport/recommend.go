@@ -119,18 +119,18 @@ func (r recommender) forAlias(ctx context.Context, text string) (recommendation,
 		return recommendation{}, engine.Errorf(engine.CodeInvalid, "alias %q %v", text, err)
 	}
 	t := r.l.Trained
-	aliases, region := []engine.Alias{a}, ""
+	user, region := "", ""
 	var events []engine.Event
 	if id, err := r.db.ResolveAlias(ctx, a); err == nil {
 		p, evs, err := r.db.IdentityEvents(ctx, id)
 		if err != nil {
 			return recommendation{}, err
 		}
-		aliases, region, events = p.Aliases, p.Region, evs
+		user, region, events = id.Key(), p.Region, evs
 	} else if engine.ErrorCode(err) != engine.CodeNotFound {
 		return recommendation{}, err
 	}
-	prof := t.Profile(aliases, events, region)
+	prof := t.Profile(user, events, region)
 	bought := map[int32]bool{}
 	if !r.keepBought {
 		for _, in := range prof.History {

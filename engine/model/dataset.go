@@ -23,11 +23,12 @@ type Interaction struct {
 }
 
 // Dataset is every person's item events, in time order, over one item
-// vocabulary. Users and Items give the alias and item id of each index.
+// vocabulary. Users and Items give the user key (an identity's Key, or
+// alias text for data read straight from a file) and item id of each index.
 // Events without an item (social events aimed at brands or people) are not
 // part of it.
 type Dataset struct {
-	Users     []string // alias text per user index
+	Users     []string // user key per user index
 	Regions   []string // last region seen per user ("" if none)
 	Items     []string // item id per item index
 	UserIndex map[string]int32
@@ -47,20 +48,24 @@ func NewBuilder() *Builder {
 	return &Builder{d: &Dataset{UserIndex: map[string]int32{}, ItemIndex: map[string]int32{}}}
 }
 
-// Add records one event. Events without an item are ignored, and so are
-// social signals: they reach models only through the consent gate in the
-// features package, never straight from raw events.
-func (b *Builder) Add(ev *engine.Event) {
+// Add records one event of the person its alias names: for data read
+// straight from a file, where each alias is a person.
+func (b *Builder) Add(ev *engine.Event) { b.AddAs(ev.Alias.String(), ev) }
+
+// AddAs records one event of the person with the given user key (an
+// identity's Key, for data from the store). Events without an item are
+// ignored, and so are social signals: they reach models only through the
+// consent gate in the features package, never straight from raw events.
+func (b *Builder) AddAs(user string, ev *engine.Event) {
 	if ev.Item == "" || ev.Type.IsSocial() {
 		return
 	}
 	d := b.d
-	alias := ev.Alias.String()
-	u, ok := d.UserIndex[alias]
+	u, ok := d.UserIndex[user]
 	if !ok {
 		u = int32(len(d.Users))
-		d.UserIndex[alias] = u
-		d.Users = append(d.Users, alias)
+		d.UserIndex[user] = u
+		d.Users = append(d.Users, user)
 		d.Regions = append(d.Regions, "")
 		d.Hist = append(d.Hist, nil)
 	}

@@ -20,13 +20,13 @@ func (l *Loaded) VersionID() string {
 	return l.Version.ID
 }
 
-// Factors returns an alias's latent factors in this version (nil if the
-// version does not know it).
-func (l *Loaded) Factors(alias string) []float64 {
+// Factors returns a user's latent factors in this version (nil if the
+// version does not know them).
+func (l *Loaded) Factors(user string) []float64 {
 	if l == nil {
 		return nil
 	}
-	return l.Trained.Factors(alias)
+	return l.Trained.Factors(user)
 }
 
 // Serving holds the version that serves. Swap replaces it atomically:

@@ -60,17 +60,17 @@ func (t *Trained) ItemIndex(id string) (int32, bool) {
 	return i, ok
 }
 
-// UserIndex returns the training index of an alias, or -1.
-func (t *Trained) UserIndex(alias string) int {
-	if u, ok := t.userIndex[alias]; ok {
+// UserIndex returns the training index of a user key, or -1.
+func (t *Trained) UserIndex(user string) int {
+	if u, ok := t.userIndex[user]; ok {
 		return int(u)
 	}
 	return -1
 }
 
 // Factors returns the latent factors of a training user (nil for others).
-func (t *Trained) Factors(alias string) []float64 {
-	u := t.UserIndex(alias)
+func (t *Trained) Factors(user string) []float64 {
+	u := t.UserIndex(user)
 	if u < 0 {
 		return nil
 	}
@@ -271,19 +271,13 @@ func (r *reader) fail(err error) {
 	r.b = nil
 }
 
-// Profile builds the scoring profile of a person from their aliases and
-// events: their training index (the first alias the model knows), their
+// Profile builds the scoring profile of a person from their user key and
+// events: their training index (-1 if the model does not know them), their
 // history over the model's items (events on unknown items are left out),
 // and the time to score for — the training time, or their newest event if
 // later.
-func (t *Trained) Profile(aliases []engine.Alias, events []engine.Event, region string) *Profile {
-	p := &Profile{User: -1, Region: region, Now: t.Now}
-	for _, a := range aliases {
-		if u := t.UserIndex(a.String()); u >= 0 {
-			p.User = u
-			break
-		}
-	}
+func (t *Trained) Profile(user string, events []engine.Event, region string) *Profile {
+	p := &Profile{User: t.UserIndex(user), Region: region, Now: t.Now}
 	for _, ev := range events {
 		if ev.Type.IsSocial() {
 			continue

@@ -62,7 +62,7 @@ func (e *env) train() {
 	if err := e.db.ScanItems(context.Background(), func(it engine.Item) error { b.Item(it.ID); return nil }); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.db.ScanEvents(context.Background(), func(ev *engine.Event) error { b.Add(ev); return nil }); err != nil {
+	if err := e.db.ScanEvents(context.Background(), func(id engine.IdentityID, ev *engine.Event) error { b.AddAs(id.Key(), ev); return nil }); err != nil {
 		e.t.Fatal(err)
 	}
 	d := b.Build()

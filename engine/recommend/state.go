@@ -15,7 +15,6 @@ import (
 // did not see. A state is never changed once built; updates replace it.
 type state struct {
 	version   string
-	aliases   []engine.Alias
 	region    string
 	user      int                 // training index, -1 if the model never saw them
 	history   []model.Interaction // oldest first, the last maxHistory
@@ -61,15 +60,13 @@ func (s *state) purchased() map[int32]bool {
 	return out
 }
 
-// buildState makes the state of an identity from all its events.
-func buildState(l *model.Loaded, aliases []engine.Alias, region string, events []engine.Event, maxHistory int) *state {
+// buildState makes the state of an identity from all its events (id 0:
+// a person the store does not know yet).
+func buildState(l *model.Loaded, id engine.IdentityID, region string, events []engine.Event, maxHistory int) *state {
 	t := l.Trained
-	s := &state{version: l.VersionID(), aliases: aliases, region: region, user: -1}
-	for _, a := range aliases {
-		if u := t.UserIndex(a.String()); u >= 0 {
-			s.user = u
-			break
-		}
+	s := &state{version: l.VersionID(), region: region, user: -1}
+	if id != 0 {
+		s.user = t.UserIndex(id.Key())
 	}
 	s.add(t, events, maxHistory)
 	s.bought = s.purchased()
@@ -145,7 +142,7 @@ func (s *Service) stateFor(ctx context.Context, l *model.Loaded, a engine.Alias)
 func (s *Service) stateAndKey(ctx context.Context, l *model.Loaded, a engine.Alias) (*state, engine.IdentityID, uint64, error) {
 	id, err := s.Store.ResolveAlias(ctx, a)
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		return buildState(l, []engine.Alias{a}, "", nil, s.maxHistory()), 0, 0, nil
+		return buildState(l, 0, "", nil, s.maxHistory()), 0, 0, nil
 	}
 	if err != nil {
 		return nil, 0, 0, err
@@ -211,7 +208,7 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 	if err != nil {
 		return nil, err
 	}
-	st := buildState(l, p.Aliases, p.Region, events, s.maxHistory())
+	st := buildState(l, id, p.Region, events, s.maxHistory())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[id]
