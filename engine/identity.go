@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strconv"
 	"time"
 )
@@ -38,12 +39,29 @@ func (s Stage) rank() int {
 
 // Identity is one person with every alias linked to them.
 type Identity struct {
-	ID        IdentityID
-	Stage     Stage
-	Region    string
-	Aliases   []Alias
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID            IdentityID
+	Stage         Stage
+	Region        string
+	Aliases       []Alias
+	Authenticated []Alias // the aliases the person has logged in with
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Has reports whether a is one of p's aliases.
+func (p *Identity) Has(a Alias) bool { return slices.Contains(p.Aliases, a) }
+
+// StageOf returns the stage a set of aliases earns: the highest any alias
+// implies on its own, or authenticated once the person logged in with one.
+func StageOf(aliases, authenticated []Alias) Stage {
+	s := StageAnonymous
+	for _, a := range aliases {
+		s = s.Raise(StageFor(a))
+	}
+	if len(authenticated) > 0 {
+		s = StageAuthenticated
+	}
+	return s
 }
 
 // StageFor returns the stage an alias kind implies on its own: an anonymous

@@ -71,25 +71,14 @@ func (db *DB) AllIdentities(ctx context.Context) ([]engine.IdentityID, error) {
 // IdentityEvents returns all events of one identity, oldest first, and
 // the identity record.
 func (db *DB) IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error) {
-	var p engine.Identity
+	var r record
 	var out []engine.Event
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		var err error
-		if p, err = getIdentity(txn, id); err != nil {
+	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+		if r, err = getRecord(txn, id); err != nil {
 			return err
 		}
-		opts := badger.DefaultIteratorOptions
-		opts.Prefix = eventPrefix(id)
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			ev, err := itemEvent(it.Item())
-			if err != nil {
-				return err
-			}
-			out = append(out, ev)
-		}
-		return nil
+		out, err = readStreams(txn, r.streams)
+		return err
 	})
-	return p, out, err
+	return r.Identity, out, err
 }

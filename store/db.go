@@ -66,6 +66,10 @@ func Open(opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
+	if err := checkSchema(bdb); err != nil {
+		bdb.Close()
+		return nil, err
+	}
 	db := &DB{bdb: bdb}
 	if db.eventSeq, err = bdb.GetSequence([]byte("m/seq/event"), 4096); err == nil {
 		if db.identitySeq, err = bdb.GetSequence([]byte("m/seq/identity"), 256); err == nil {
@@ -77,6 +81,43 @@ func Open(opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open sequences: %w", err)
 	}
 	return db, nil
+}
+
+// schema names the key layout this version reads and writes (see doc.go).
+// Version 2 gave every alias its own stream of events and ended alias keys
+// with a zero byte.
+const schema = "2"
+
+// checkSchema refuses a data directory written in another key layout,
+// rather than misreading it, and stamps a new one with this layout.
+func checkSchema(bdb *badger.DB) error {
+	key := []byte("m/schema")
+	return bdb.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if err == nil {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			if string(v) != schema {
+				return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", v, schema)
+			}
+			return nil
+		}
+		if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		it := txn.NewIterator(opts)
+		it.Rewind()
+		used := it.Valid()
+		it.Close()
+		if used {
+			return engine.Errorf(engine.CodeUnavailable, "the data directory was written by an earlier rapport (key layout 1); remove it and import the data again")
+		}
+		return txn.Set(key, []byte(schema))
+	})
 }
 
 // Close releases the sequences and closes Badger, flushing everything.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -66,19 +67,53 @@ func decodeEvent(ref eventRef, val []byte) (engine.Event, error) {
 // Unknown aliases become new identities first, in a small transaction of
 // their own, so that concurrent batches for overlapping new people conflict
 // (and retry) only over those few keys, not over whole batches. If the event
-// write then fails, those identities remain, with no events.
+// write then fails, those identities remain, with no events. The write reads
+// every alias again, so a link, merge or erasure that commits in between
+// makes it retry rather than file events under a stale identity.
 func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.IngestResult, error) {
-	ids, err := db.ensureIdentities(ctx, events)
+	var res engine.IngestResult
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		res, err = db.appendEvents(ctx, events)
+		if !errors.Is(err, errAliasGone) {
+			break
+		}
+	}
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return engine.IngestResult{}, engine.Errorf(engine.CodeTooLarge, "the batch is too large to store at once; send fewer events per request")
+	}
 	if err != nil {
+		return engine.IngestResult{}, fmt.Errorf("append events: %w", err)
+	}
+	return res, nil
+}
+
+// errAliasGone reports that an alias was erased between resolving it and
+// writing its events; AppendEvents starts over, making it a new person.
+var errAliasGone = errors.New("store: alias erased during the write")
+
+func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.IngestResult, error) {
+	if _, err := db.ensureIdentities(ctx, events); err != nil {
 		return engine.IngestResult{}, fmt.Errorf("resolve aliases: %w", err)
 	}
 	var res engine.IngestResult
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn *badger.Txn) error {
 		res = engine.IngestResult{}
 		seen := make(map[string]bool)
+		ids := make(map[engine.Alias]aliasEntry)
 		changed := make(map[engine.IdentityID]bool)
 		for i := range events {
 			ev := &events[i]
+			e, ok := ids[ev.Alias]
+			if !ok {
+				var err error
+				if e, err = lookupAlias(txn, ev.Alias); engine.ErrorCode(err) == engine.CodeNotFound {
+					return errAliasGone
+				} else if err != nil {
+					return err
+				}
+				ids[ev.Alias] = e
+			}
 			if ev.ClientID != "" {
 				dup, err := isDuplicate(txn, ev.ClientID, seen)
 				if err != nil {
@@ -93,7 +128,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 			if err != nil {
 				return fmt.Errorf("next event id: %w", err)
 			}
-			ref := newEventRef(ids[ev.Alias], ev.Time, eventID)
+			ref := newEventRef(e.stream, ev.Time, eventID)
 			if err := txn.Set(ref.key(), encodeEvent(ev)); err != nil {
 				return fmt.Errorf("set event: %w", err)
 			}
@@ -103,7 +138,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 				}
 			}
 			res.Accepted++
-			changed[ids[ev.Alias]] = true
+			changed[e.identity] = true
 		}
 		if len(changed) > 0 {
 			seq, err := db.changeSeq.Next()
@@ -118,19 +153,13 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 		}
 		return ctx.Err()
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) {
-		return engine.IngestResult{}, engine.Errorf(engine.CodeTooLarge, "the batch is too large to store at once; send fewer events per request")
-	}
-	if err != nil {
-		return engine.IngestResult{}, fmt.Errorf("append events: %w", err)
-	}
-	return res, nil
+	return res, err
 }
 
-// ensureIdentities returns the identity of every alias in events, creating
-// the missing ones (with the region of their first event).
-func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[engine.Alias]engine.IdentityID, error) {
-	ids := make(map[engine.Alias]engine.IdentityID)
+// ensureIdentities creates an identity for every alias in events that has
+// none (with the region of its first event).
+func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[engine.Alias]aliasEntry, error) {
+	ids := make(map[engine.Alias]aliasEntry)
 	var missing []int // index of the first event of each unknown alias
 	err := db.bdb.View(func(txn *badger.Txn) error {
 		for i := range events {
@@ -138,16 +167,16 @@ func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[
 			if _, ok := ids[a]; ok {
 				continue
 			}
-			id, err := lookupAlias(txn, a)
+			e, err := lookupAlias(txn, a)
 			if engine.ErrorCode(err) == engine.CodeNotFound {
 				missing = append(missing, i)
-				ids[a] = 0
+				ids[a] = aliasEntry{}
 				continue
 			}
 			if err != nil {
 				return err
 			}
-			ids[a] = id
+			ids[a] = e
 		}
 		return nil
 	})
@@ -156,7 +185,7 @@ func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[
 	}
 	now := time.Now().UTC()
 	err = db.update(ctx, func(txn *badger.Txn) error {
-		created := make(map[engine.Alias]engine.IdentityID, len(missing))
+		created := make(map[engine.Alias]aliasEntry, len(missing))
 		for _, i := range missing {
 			ev := &events[i]
 			if _, err := db.resolveOrCreate(txn, created, ev.Alias, ev.Region, now); err != nil {
@@ -187,70 +216,123 @@ func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, 
 	}
 }
 
-// resolveOrCreate returns the identity of alias a, creating it (with region)
-// inside txn when it is new. ids caches answers within one transaction.
-func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]engine.IdentityID, a engine.Alias, region string, now time.Time) (engine.IdentityID, error) {
-	if id, ok := ids[a]; ok {
-		return id, nil
+// resolveOrCreate returns the entry of alias a, creating its identity
+// (with region) inside txn when it is new. ids caches answers within one
+// transaction.
+func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]aliasEntry, a engine.Alias, region string, now time.Time) (aliasEntry, error) {
+	if e, ok := ids[a]; ok {
+		return e, nil
 	}
-	id, err := lookupAlias(txn, a)
+	e, err := lookupAlias(txn, a)
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		var p engine.Identity
-		if p, err = db.newIdentity(a, region, now); err == nil {
-			id = p.ID
-			ak, av, pk, pv := identityWrites(&p)
+		var r record
+		if r, err = db.newIdentity(a, region, now); err == nil {
+			e = aliasEntry{r.ID, r.streams[0]}
+			ak, av, pk, pv := createWrites(&r)
 			err = errors.Join(txn.Set(ak, av), txn.Set(pk, pv))
 		}
 	}
 	if err != nil {
-		return 0, err
+		return aliasEntry{}, err
 	}
-	ids[a] = id
-	return id, nil
+	ids[a] = e
+	return e, nil
 }
 
 // Events returns up to limit events of identity id, newest first, starting
 // at the position cursor names ("" for the newest). The returned cursor names
 // the next page's first event, or is "" when there are no more.
 func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, limit int) ([]engine.Event, string, error) {
-	prefix := eventPrefix(id)
-	seek := append(eventPrefix(id), bytes.Repeat([]byte{0xff}, 16)...)
+	from := bytes.Repeat([]byte{0xff}, 16) // time and event id of the first event to return
 	if cursor != "" {
 		b, err := hex.DecodeString(cursor)
 		if err != nil || len(b) != 16 {
 			return nil, "", engine.Errorf(engine.CodeInvalid, "cursor is malformed; pass the next_cursor of a previous page")
 		}
-		seek = append(eventPrefix(id), b...)
+		from = b
 	}
-	var out []engine.Event
-	next := ""
+	type hit struct {
+		pos []byte // time and event id
+		ev  engine.Event
+	}
+	var hits []hit
 	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
-		opts.Reverse, opts.Prefix = true, prefix
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Seek(seek); it.Valid(); it.Next() {
-			if len(out) == limit {
-				next = hex.EncodeToString(it.Item().Key()[len(prefixEvent)+8:]) // the first event not returned
-				break
+		r, err := getRecord(txn, id)
+		if err != nil {
+			return err
+		}
+		// Each stream yields at most limit+1 events from the cursor on;
+		// merged newest first, the first limit are the page and the next
+		// one is where the following page starts.
+		for _, stream := range r.streams {
+			prefix := eventPrefix(stream)
+			opts := badger.DefaultIteratorOptions
+			opts.Reverse, opts.Prefix = true, prefix
+			it := txn.NewIterator(opts)
+			n := 0
+			for it.Seek(append(prefix, from...)); it.Valid() && n <= limit; it.Next() {
+				ev, err := itemEvent(it.Item())
+				if err != nil {
+					it.Close()
+					return err
+				}
+				hits = append(hits, hit{it.Item().KeyCopy(nil)[len(prefix):], ev})
+				n++
 			}
-			ev, err := itemEvent(it.Item())
-			if err != nil {
-				return err
-			}
-			out = append(out, ev)
+			it.Close()
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	return out, next, err
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return bytes.Compare(b.pos, a.pos) })
+	next := ""
+	if len(hits) > limit {
+		next = hex.EncodeToString(hits[limit].pos)
+		hits = hits[:limit]
+	}
+	out := make([]engine.Event, len(hits))
+	for i := range hits {
+		out[i] = hits[i].ev
+	}
+	return out, next, nil
 }
 
-// ScanEvents calls fn for every stored event, identity by identity, each
-// identity's events oldest first. fn must not keep ev past the call.
+// readStreams returns the events of every stream, oldest first.
+func readStreams(txn *badger.Txn, streams []uint64) ([]engine.Event, error) {
+	var out []engine.Event
+	for _, stream := range streams {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = eventPrefix(stream)
+		it := txn.NewIterator(opts)
+		for it.Rewind(); it.Valid(); it.Next() {
+			ev, err := itemEvent(it.Item())
+			if err != nil {
+				it.Close()
+				return nil, err
+			}
+			out = append(out, ev)
+		}
+		it.Close()
+	}
+	if len(streams) > 1 {
+		slices.SortStableFunc(out, func(a, b engine.Event) int { return a.Time.Compare(b.Time) })
+	}
+	return out, nil
+}
+
+// ScanEvents calls fn for every stored event with the identity it belongs
+// to, stream by stream, each stream's events in time order. Events of
+// identities being erased are left out.
 func (db *DB) ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *engine.Event) error) error {
+	owners, err := db.streams(ctx)
+	if err != nil {
+		return err
+	}
 	return db.bdb.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
 		opts.Prefix = []byte(prefixEvent)
@@ -261,11 +343,17 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *
 			if n++; n%4096 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
+			stream := binary.BigEndian.Uint64(it.Item().Key()[len(prefixEvent):])
+			id, ok := owners[stream]
+			if !ok {
+				id = engine.IdentityID(stream)
+			} else if id == 0 {
+				continue
+			}
 			ev, err := itemEvent(it.Item())
 			if err != nil {
 				return err
 			}
-			id := engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixEvent):]))
 			if err := fn(id, &ev); err != nil {
 				return err
 			}

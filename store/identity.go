@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -11,124 +13,270 @@ import (
 	"rapport/engine"
 )
 
-func encodeIdentity(p *engine.Identity) []byte {
+// aliasEntry is the value of an alias key: the identity the alias belongs
+// to and the stream its events, consents and links are kept in. A stream
+// belongs to one alias for good, so linking and unlinking move no data, and
+// erasing an alias drops its streams' key ranges whole. Identity 0 marks an
+// alias whose identity is being erased: it resolves to nothing.
+type aliasEntry struct {
+	identity engine.IdentityID
+	stream   uint64
+}
+
+func (e aliasEntry) encode() []byte {
+	b := binary.BigEndian.AppendUint64([]byte{formatV1}, uint64(e.identity))
+	return binary.BigEndian.AppendUint64(b, e.stream)
+}
+
+func parseAliasEntry(v []byte) (aliasEntry, error) {
+	if len(v) != 17 || v[0] != formatV1 {
+		return aliasEntry{}, errCorrupt
+	}
+	return aliasEntry{engine.IdentityID(binary.BigEndian.Uint64(v[1:])), binary.BigEndian.Uint64(v[9:])}, nil
+}
+
+// record is an identity as stored: the person, the stream of each alias
+// (parallel to Aliases), and the erasure receipt once erasure is requested.
+type record struct {
+	engine.Identity
+	streams []uint64
+	erasure string
+}
+
+func (r *record) streamOf(a engine.Alias) (uint64, bool) {
+	if i := slices.Index(r.Aliases, a); i >= 0 {
+		return r.streams[i], true
+	}
+	return 0, false
+}
+
+func (r *record) add(a engine.Alias, stream uint64) {
+	r.Aliases = append(r.Aliases, a)
+	r.streams = append(r.streams, stream)
+}
+
+func (r *record) remove(a engine.Alias) {
+	if i := slices.Index(r.Aliases, a); i >= 0 {
+		r.Aliases = slices.Delete(r.Aliases, i, i+1)
+		r.streams = slices.Delete(r.streams, i, i+1)
+	}
+	if i := slices.Index(r.Authenticated, a); i >= 0 {
+		r.Authenticated = slices.Delete(r.Authenticated, i, i+1)
+	}
+}
+
+func encodeRecord(r *record) []byte {
 	e := newEncoder(64)
-	e.string(string(p.Stage))
-	e.string(p.Region)
-	e.time(p.CreatedAt)
-	e.time(p.UpdatedAt)
-	e.uint(uint64(len(p.Aliases)))
-	for _, a := range p.Aliases {
+	e.string(string(r.Stage))
+	e.string(r.Region)
+	e.time(r.CreatedAt)
+	e.time(r.UpdatedAt)
+	e.uint(uint64(len(r.Aliases)))
+	for i, a := range r.Aliases {
+		e.string(a.String())
+		e.uint(r.streams[i])
+	}
+	e.uint(uint64(len(r.Authenticated)))
+	for _, a := range r.Authenticated {
 		e.string(a.String())
 	}
+	e.string(r.erasure)
 	return e.buf
 }
 
-func decodeIdentity(id engine.IdentityID, val []byte) (engine.Identity, error) {
+func decodeRecord(id engine.IdentityID, val []byte) (record, error) {
 	d, err := newDecoder(val)
 	if err != nil {
-		return engine.Identity{}, err
+		return record{}, err
 	}
-	p := engine.Identity{ID: id, Stage: engine.Stage(d.string()), Region: d.string(), CreatedAt: d.time(), UpdatedAt: d.time()}
-	n := d.uint()
-	if n > uint64(len(val)) {
-		return engine.Identity{}, errCorrupt
-	}
-	for i := uint64(0); i < n && !d.bad; i++ {
+	r := record{Identity: engine.Identity{ID: id, Stage: engine.Stage(d.string()), Region: d.string(), CreatedAt: d.time(), UpdatedAt: d.time()}}
+	alias := func() engine.Alias {
 		a, err := engine.ParseAlias(d.string())
 		if err != nil {
-			return engine.Identity{}, errCorrupt
+			d.bad = true
 		}
-		p.Aliases = append(p.Aliases, a)
+		return a
 	}
-	return p, d.err()
+	for n := d.count(); n > 0 && !d.bad; n-- {
+		r.add(alias(), d.uint())
+	}
+	for n := d.count(); n > 0 && !d.bad; n-- {
+		r.Authenticated = append(r.Authenticated, alias())
+	}
+	r.erasure = d.string()
+	return r, d.err()
 }
 
 // ResolveAlias returns the identity an alias belongs to, or an error with
 // code not_found.
 func (db *DB) ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error) {
-	var id engine.IdentityID
+	var e aliasEntry
 	err := db.bdb.View(func(txn *badger.Txn) (err error) {
-		id, err = lookupAlias(txn, a)
+		e, err = lookupAlias(txn, a)
 		return err
 	})
-	return id, err
+	return e.identity, err
 }
 
 // Identity returns the person an alias belongs to (not_found if none).
 func (db *DB) Identity(ctx context.Context, a engine.Alias) (engine.Identity, error) {
-	var p engine.Identity
+	var r record
 	err := db.bdb.View(func(txn *badger.Txn) error {
-		id, err := lookupAlias(txn, a)
+		e, err := lookupAlias(txn, a)
 		if err != nil {
 			return err
 		}
-		p, err = getIdentity(txn, id)
+		r, err = getRecord(txn, e.identity)
 		return err
 	})
-	return p, err
+	return r.Identity, err
 }
 
-func lookupAlias(txn *badger.Txn, a engine.Alias) (engine.IdentityID, error) {
+func noIdentity(a engine.Alias) error {
+	return engine.Errorf(engine.CodeNotFound, "no identity has the alias %s", a)
+}
+
+func lookupAlias(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
 	item, err := txn.Get(aliasKey(a))
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, engine.Errorf(engine.CodeNotFound, "no identity has the alias %s", a)
+		return aliasEntry{}, noIdentity(a)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("get alias: %w", err)
+		return aliasEntry{}, fmt.Errorf("get alias: %w", err)
 	}
-	var id engine.IdentityID
+	var e aliasEntry
 	err = item.Value(func(v []byte) error {
-		id, err = parseIDValue(v)
+		e, err = parseAliasEntry(v)
 		return err
 	})
-	return id, err
+	if err == nil && e.identity == 0 {
+		return aliasEntry{}, noIdentity(a)
+	}
+	return e, err
 }
 
-func getIdentity(txn *badger.Txn, id engine.IdentityID) (engine.Identity, error) {
-	item, err := txn.Get(identityKey(id))
-	if err != nil {
-		return engine.Identity{}, fmt.Errorf("get identity %d: %w", id, err)
+// getRecord reads a live identity: not_found if there is none, or if its
+// erasure has been requested.
+func getRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
+	r, err := getAnyRecord(txn, id)
+	if err == nil && r.erasure != "" {
+		return record{}, engine.Errorf(engine.CodeNotFound, "identity %d is being erased", id)
 	}
-	var p engine.Identity
+	return r, err
+}
+
+// getAnyRecord reads an identity record, erased or not.
+func getAnyRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
+	item, err := txn.Get(identityKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return record{}, engine.Errorf(engine.CodeNotFound, "no identity %d", id)
+	}
+	if err != nil {
+		return record{}, fmt.Errorf("get identity %d: %w", id, err)
+	}
+	var r record
 	err = item.Value(func(v []byte) error {
-		p, err = decodeIdentity(id, v)
+		r, err = decodeRecord(id, v)
 		return err
 	})
-	return p, err
+	return r, err
+}
+
+func putRecord(txn *badger.Txn, r *record) error {
+	if err := txn.Set(identityKey(r.ID), encodeRecord(r)); err != nil {
+		return fmt.Errorf("set identity: %w", err)
+	}
+	return nil
 }
 
 // newIdentity draws an id and makes the record for a person first seen
-// under alias a; the caller writes it with identityWrites.
-func (db *DB) newIdentity(a engine.Alias, region string, now time.Time) (engine.Identity, error) {
+// under alias a, whose stream takes the same number; the caller writes it
+// with createWrites.
+func (db *DB) newIdentity(a engine.Alias, region string, now time.Time) (record, error) {
 	n, err := db.identitySeq.Next()
 	if err != nil {
-		return engine.Identity{}, fmt.Errorf("next identity id: %w", err)
+		return record{}, fmt.Errorf("next identity id: %w", err)
 	}
-	return engine.Identity{
-		ID:    engine.IdentityID(n + 1), // 0 is never an identity
-		Stage: engine.StageFor(a), Region: region,
-		Aliases: []engine.Alias{a}, CreatedAt: now, UpdatedAt: now,
-	}, nil
+	id := engine.IdentityID(n + 1) // 0 is never an identity
+	r := record{Identity: engine.Identity{ID: id, Stage: engine.StageFor(a), Region: region, CreatedAt: now, UpdatedAt: now}}
+	r.add(a, uint64(id))
+	return r, nil
 }
 
-// identityWrites returns the two entries that create an identity.
-func identityWrites(p *engine.Identity) (aliasK, aliasV, idK, idV []byte) {
-	return aliasKey(p.Aliases[0]), idValue(p.ID), identityKey(p.ID), encodeIdentity(p)
+// newStream draws the stream number of an alias that joins an identity.
+// Streams and identities share one sequence, so a stream split off into an
+// identity of its own can take its number.
+func (db *DB) newStream() (uint64, error) {
+	n, err := db.identitySeq.Next()
+	if err != nil {
+		return 0, fmt.Errorf("next stream: %w", err)
+	}
+	return n + 1, nil
+}
+
+// createWrites returns the two entries that create a one-alias identity.
+func createWrites(r *record) (aliasK, aliasV, idK, idV []byte) {
+	return aliasKey(r.Aliases[0]), aliasEntry{r.ID, r.streams[0]}.encode(), identityKey(r.ID), encodeRecord(r)
 }
 
 // ScanAliases calls fn with every alias that names an identity.
 func (db *DB) ScanAliases(ctx context.Context, fn func(a string) error) error {
 	return db.bdb.View(func(txn *badger.Txn) error {
 		opts := badger.DefaultIteratorOptions
-		opts.Prefix, opts.PrefetchValues = []byte(prefixAlias), false
+		opts.Prefix = []byte(prefixAlias)
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			if err := fn(string(it.Item().Key()[len(prefixAlias):])); err != nil {
+			var e aliasEntry
+			err := it.Item().Value(func(v []byte) (err error) {
+				e, err = parseAliasEntry(v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if e.identity == 0 {
+				continue
+			}
+			k := it.Item().Key()
+			if err := fn(string(k[len(prefixAlias) : len(k)-1])); err != nil {
 				return err
 			}
 		}
 		return ctx.Err()
 	})
+}
+
+// streams maps every stream of a live identity that is not the identity's
+// own number to that identity, and every stream of an identity being
+// erased to 0: what a full scan of events needs to name their people.
+func (db *DB) streams(ctx context.Context) (map[uint64]engine.IdentityID, error) {
+	out := map[uint64]engine.IdentityID{}
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixIdentity)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			id := engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixIdentity):]))
+			var r record
+			err := it.Item().Value(func(v []byte) (err error) {
+				r, err = decodeRecord(id, v)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, s := range r.streams {
+				switch {
+				case r.erasure != "":
+					out[s] = 0
+				case s != uint64(id):
+					out[s] = id
+				}
+			}
+		}
+		return ctx.Err()
+	})
+	return out, err
 }

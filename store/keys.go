@@ -21,20 +21,24 @@ const (
 	prefixVersion  = "v/"
 	prefixArtefact = "w/"
 	prefixRun      = "r/"
+	prefixLink     = "l/"
+	prefixConsent  = "c/"
 )
 
-func aliasKey(a engine.Alias) []byte { return []byte(prefixAlias + a.String()) }
+// aliasKey ends in a zero byte, which no alias contains, so that no alias
+// key is a prefix of another's and erasure can drop one by prefix.
+func aliasKey(a engine.Alias) []byte { return []byte(prefixAlias + a.String() + "\x00") }
 
 func identityKey(id engine.IdentityID) []byte {
 	return binary.BigEndian.AppendUint64([]byte(prefixIdentity), uint64(id))
 }
 
-// eventRef is the part of an event key after the prefix: identity, time, id.
+// eventRef is the part of an event key after the prefix: stream, time, id.
 type eventRef [24]byte
 
-func newEventRef(id engine.IdentityID, t time.Time, eventID uint64) eventRef {
+func newEventRef(stream uint64, t time.Time, eventID uint64) eventRef {
 	var r eventRef
-	binary.BigEndian.PutUint64(r[0:], uint64(id))
+	binary.BigEndian.PutUint64(r[0:], stream)
 	binary.BigEndian.PutUint64(r[8:], sortableTime(t))
 	binary.BigEndian.PutUint64(r[16:], eventID)
 	return r
@@ -44,8 +48,9 @@ func (r eventRef) key() []byte { return append([]byte(prefixEvent), r[:]...) }
 
 func (r eventRef) time() time.Time { return timeFromSortable(binary.BigEndian.Uint64(r[8:])) }
 
-func eventPrefix(id engine.IdentityID) []byte {
-	return binary.BigEndian.AppendUint64([]byte(prefixEvent), uint64(id))
+// eventPrefix is the key range of one stream's events.
+func eventPrefix(stream uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte(prefixEvent), stream)
 }
 
 func dedupKey(clientID string) []byte { return []byte(prefixDedup + clientID) }
@@ -55,14 +60,3 @@ func itemKey(id string) []byte { return []byte(prefixItem + id) }
 func apiKeyKey(id string) []byte { return []byte(prefixKey + id) }
 
 func keyHashKey(h engine.KeyHash) []byte { return append([]byte(prefixKeyHash), h[:]...) }
-
-func idValue(id engine.IdentityID) []byte {
-	return binary.BigEndian.AppendUint64([]byte{formatV1}, uint64(id))
-}
-
-func parseIDValue(v []byte) (engine.IdentityID, error) {
-	if len(v) != 9 || v[0] != formatV1 {
-		return 0, errCorrupt
-	}
-	return engine.IdentityID(binary.BigEndian.Uint64(v[1:])), nil
-}

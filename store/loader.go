@@ -18,7 +18,7 @@ import (
 type Loader struct {
 	db     *DB
 	wb     *badger.WriteBatch
-	ids    map[engine.Alias]engine.IdentityID
+	ids    map[engine.Alias]aliasEntry
 	seen   map[string]bool
 	now    time.Time
 	change uint64 // the change-log sequence of this load
@@ -29,7 +29,7 @@ type Loader struct {
 func (db *DB) NewLoader() *Loader {
 	l := &Loader{
 		db: db, wb: db.bdb.NewWriteBatch(),
-		ids: make(map[engine.Alias]engine.IdentityID), seen: make(map[string]bool),
+		ids: make(map[engine.Alias]aliasEntry), seen: make(map[string]bool),
 		now: time.Now().UTC(),
 	}
 	l.change, l.err = db.changeSeq.Next()
@@ -55,11 +55,11 @@ func (l *Loader) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
 			return false, err
 		}
 	}
-	id, err := l.identity(ev.Alias, ev.Region)
+	e, err := l.identity(ev.Alias, ev.Region)
 	if err != nil {
 		return false, err
 	}
-	ref := newEventRef(id, ev.Time, eventID)
+	ref := newEventRef(e.stream, ev.Time, eventID)
 	if err := l.wb.Set(ref.key(), encodeEvent(ev)); err != nil {
 		return false, fmt.Errorf("load event: %w", err)
 	}
@@ -71,36 +71,36 @@ func (l *Loader) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
 	return true, nil
 }
 
-func (l *Loader) identity(a engine.Alias, region string) (engine.IdentityID, error) {
-	if id, ok := l.ids[a]; ok {
-		return id, nil
+func (l *Loader) identity(a engine.Alias, region string) (aliasEntry, error) {
+	if e, ok := l.ids[a]; ok {
+		return e, nil
 	}
 	if l.err != nil {
-		return 0, fmt.Errorf("next change: %w", l.err)
+		return aliasEntry{}, fmt.Errorf("next change: %w", l.err)
 	}
-	var id engine.IdentityID
+	var e aliasEntry
 	err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
-		id, err = lookupAlias(txn, a)
+		e, err = lookupAlias(txn, a)
 		return err
 	})
 	if engine.ErrorCode(err) == engine.CodeNotFound {
-		p, err := l.db.newIdentity(a, region, l.now)
+		r, err := l.db.newIdentity(a, region, l.now)
 		if err != nil {
-			return 0, err
+			return aliasEntry{}, err
 		}
-		id = p.ID
-		ak, av, pk, pv := identityWrites(&p)
+		e = aliasEntry{r.ID, r.streams[0]}
+		ak, av, pk, pv := createWrites(&r)
 		if err := errors.Join(l.wb.Set(ak, av), l.wb.Set(pk, pv)); err != nil {
-			return 0, fmt.Errorf("load identity: %w", err)
+			return aliasEntry{}, fmt.Errorf("load identity: %w", err)
 		}
 	} else if err != nil {
-		return 0, err
+		return aliasEntry{}, err
 	}
-	if err := l.wb.Set(changeKey(l.change, id), nil); err != nil {
-		return 0, fmt.Errorf("load change: %w", err)
+	if err := l.wb.Set(changeKey(l.change, e.identity), nil); err != nil {
+		return aliasEntry{}, fmt.Errorf("load change: %w", err)
 	}
-	l.ids[a] = id
-	return id, nil
+	l.ids[a] = e
+	return e, nil
 }
 
 // PutItem writes (replaces) one validated catalog item.
