@@ -36,6 +36,19 @@ type FeatureVector struct {
 	PriceBand     string    `json:"price_band,omitempty"` // budget, mid or premium against the catalog
 	TypicalQty    float64   `json:"typical_quantity"`     // median quantity per purchase line
 	Factors       []float64 `json:"factors,omitempty"`    // latent factors from ModelVersion
+
+	// Social holds interests from permitted social signals — "brand:X",
+	// "category:X", "item:X", "topic:X" — strongest first.
+	Social []Affinity `json:"social,omitempty"`
+	// Provenance says which data each part came from, under which consent.
+	Provenance []Provenance `json:"provenance"`
+}
+
+// Provenance is one input of a feature vector.
+type Provenance struct {
+	Source  string   `json:"source"`            // "events", or the social source: "social:facebook"
+	Signals int      `json:"signals"`           // events used from it
+	Consent *Consent `json:"consent,omitempty"` // for social sources: the decision that permitted them
 }
 
 // MaxAffinities bounds each affinity list of a FeatureVector.

@@ -9,6 +9,7 @@ package features
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -22,6 +23,7 @@ type Store interface {
 	AckChanges(ctx context.Context, changes []engine.Change) error
 	AllIdentities(ctx context.Context) ([]engine.IdentityID, error)
 	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
+	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
 	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
 	PutVectors(ctx context.Context, vs []engine.FeatureVector) error
 }
@@ -42,7 +44,8 @@ type Source interface {
 // Merger recomputes feature vectors. Set Store; the rest has defaults.
 type Merger struct {
 	Store   Store
-	Sources []Source         // default: Purchases with a 30-day half-life
+	Sources []Source         // default: Purchases and Social, each with a 30-day half-life
+	Gate    *Gate            // default: the default consent policy
 	Model   func() Factors   // the serving model, or nil before the first training
 	Now     func() time.Time // default time.Now
 	Batch   int              // vectors written per batch, default 512
@@ -67,7 +70,11 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 	}
 	sources := m.Sources
 	if len(sources) == 0 {
-		sources = []Source{&Purchases{HalfLife: 30 * 24 * time.Hour}}
+		sources = DefaultSources()
+	}
+	gate := m.Gate
+	if gate == nil {
+		gate = NewGate(engine.DefaultConsentPolicy())
 	}
 	var model Factors
 	if m.Model != nil {
@@ -87,12 +94,15 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			p, events, err := m.Store.IdentityEvents(ctx, id)
+			v, n, err := m.vector(ctx, gate, id, sources, model, cat, now())
+			if engine.ErrorCode(err) == engine.CodeNotFound {
+				continue // merged into another identity, or erased, since the change
+			}
 			if err != nil {
 				return fmt.Errorf("read identity %d: %w", id, err)
 			}
-			res.Events += len(events)
-			out = append(out, vectorOf(&p, events, sources, model, cat, now()))
+			res.Events += n
+			out = append(out, v)
 			if len(out) == batch {
 				if err := m.Store.PutVectors(ctx, out); err != nil {
 					return err
@@ -146,9 +156,45 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 	}
 }
 
-// vectorOf computes one identity's vector from its events.
-func vectorOf(p *engine.Identity, events []engine.Event, sources []Source, model Factors, cat *Catalog, now time.Time) engine.FeatureVector {
-	v := engine.FeatureVector{Identity: p.ID, ComputedAt: now.UTC(), Events: len(events), RecencyDays: -1}
+// DefaultSources are the merge's sources when none are set.
+func DefaultSources() []Source {
+	return []Source{&Purchases{HalfLife: 30 * 24 * time.Hour}, &Social{HalfLife: 30 * 24 * time.Hour}}
+}
+
+// vector reads one identity and computes its vector from what the gate
+// lets through; it also returns how many events it read.
+func (m *Merger) vector(ctx context.Context, gate *Gate, id engine.IdentityID, sources []Source, model Factors, cat *Catalog, now time.Time) (engine.FeatureVector, int, error) {
+	p, events, err := m.Store.IdentityEvents(ctx, id)
+	if err != nil {
+		return engine.FeatureVector{}, 0, err
+	}
+	_, history, err := m.Store.Consents(ctx, id)
+	if err != nil {
+		return engine.FeatureVector{}, 0, err
+	}
+	usable, social := gate.Usable(&p, history, events, now)
+	return vectorOf(&p, usable, social, sources, model, cat, now), len(events), nil
+}
+
+// vectorOf computes one identity's vector from the events it may use;
+// social is the decision that let social signals through (or not).
+func vectorOf(p *engine.Identity, events []engine.Event, social engine.Consent, sources []Source, model Factors, cat *Catalog, now time.Time) engine.FeatureVector {
+	v := engine.FeatureVector{Identity: p.ID, ComputedAt: now.UTC(), Events: len(events), RecencyDays: -1, Provenance: []engine.Provenance{}}
+	signals := map[string]int{}
+	for _, ev := range events {
+		if ev.Type.IsSocial() {
+			signals[ev.Source]++
+		} else {
+			signals["events"]++
+		}
+	}
+	for _, src := range slices.Sorted(maps.Keys(signals)) {
+		pv := engine.Provenance{Source: src, Signals: signals[src]}
+		if src != "events" {
+			pv.Consent = &social
+		}
+		v.Provenance = append(v.Provenance, pv)
+	}
 	if n := len(events); n > 0 {
 		v.LastEventAt = events[n-1].Time
 	}

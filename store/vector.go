@@ -43,6 +43,26 @@ func encodeVector(v *engine.FeatureVector) []byte {
 	for _, f := range v.Factors {
 		e.float(f)
 	}
+	e.uint(uint64(len(v.Social)))
+	for _, a := range v.Social {
+		e.string(a.Key)
+		e.float(a.Score)
+	}
+	e.uint(uint64(len(v.Provenance)))
+	for _, p := range v.Provenance {
+		e.string(p.Source)
+		e.uint(uint64(p.Signals))
+		e.bool(p.Consent != nil)
+		if c := p.Consent; c != nil {
+			e.string(string(c.Purpose))
+			e.bool(c.Granted)
+			e.string(c.Source)
+			e.time(c.Time)
+			e.time(c.Expires)
+			e.string(c.PolicyVersion)
+			e.bool(c.Default)
+		}
+	}
 	return e.buf
 }
 
@@ -74,6 +94,17 @@ func decodeVector(id engine.IdentityID, val []byte) (engine.FeatureVector, error
 		for i := range v.Factors {
 			v.Factors[i] = d.float()
 		}
+	}
+	for n := d.count(); n > 0; n-- {
+		v.Social = append(v.Social, engine.Affinity{Key: d.string(), Score: d.float()})
+	}
+	for n := d.count(); n > 0; n-- {
+		p := engine.Provenance{Source: d.string(), Signals: int(d.uint())}
+		if d.bool() {
+			p.Consent = &engine.Consent{Purpose: engine.Purpose(d.string()), Granted: d.bool(), Source: d.string(),
+				Time: d.time(), Expires: d.time(), PolicyVersion: d.string(), Default: d.bool()}
+		}
+		v.Provenance = append(v.Provenance, p)
 	}
 	return v, d.err()
 }

@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Purpose is what a person may permit their data to be used for.
+type Purpose string
+
+const (
+	PurposePersonalization Purpose = "personalization" // recommendations from their own history
+	PurposeSocial          Purpose = "social_signals"  // likes and follows from social networks, and friends' histories
+	PurposeCrossDevice     Purpose = "cross_device"    // linking their devices and accounts into one identity
+	PurposeAnalytics       Purpose = "analytics"       // use in aggregate reports
+)
+
+// Purposes lists every purpose, in a fixed order.
+var Purposes = []Purpose{PurposePersonalization, PurposeSocial, PurposeCrossDevice, PurposeAnalytics}
+
+// ParsePurpose checks a purpose name; the error is a FieldError reason.
+func ParsePurpose(s string) (Purpose, error) {
+	p := Purpose(s)
+	if !slices.Contains(Purposes, p) {
+		names := make([]string, len(Purposes))
+		for i, p := range Purposes {
+			names[i] = string(p)
+		}
+		return "", reasonf("%q is not a purpose (one of %s)", s, strings.Join(names, ", "))
+	}
+	return p, nil
+}
+
+// Consent is one decision a person made about one purpose, or, with
+// Default set, the regional policy that applies while they have made none.
+type Consent struct {
+	Purpose       Purpose   `json:"purpose"`
+	Granted       bool      `json:"granted"`
+	Source        string    `json:"source"`        // where it was collected: web, app, cmp, import, … ("policy" for a default)
+	Time          time.Time `json:"time,omitzero"` // when the person decided
+	Expires       time.Time `json:"expires,omitzero"`
+	PolicyVersion string    `json:"policy_version,omitempty"` // the version of the text the person agreed to
+	Default       bool      `json:"default,omitempty"`        // no decision on record: the regional policy
+	Alias         Alias     `json:"-"`                        // the alias it was given under
+}
+
+// Expired reports whether c no longer applies at now.
+func (c *Consent) Expired(now time.Time) bool { return !c.Expires.IsZero() && !now.Before(c.Expires) }
+
+// consentJSON is the body of PUT /v1/identities/{alias}/consents/{purpose}
+// and a row of a consent import.
+type consentJSON struct {
+	Granted       *bool  `json:"granted"`
+	Source        string `json:"source"`
+	Time          string `json:"time"`
+	Expires       string `json:"expires"`
+	PolicyVersion string `json:"policy_version"`
+}
+
+// ParseConsent decodes and validates a consent decision for purpose;
+// time defaults to now and may not lie in the future.
+func ParseConsent(data []byte, purpose Purpose, now time.Time) (Consent, []FieldError) {
+	var w consentJSON
+	if fe := DecodeObject(data, &w); fe != nil {
+		return Consent{}, []FieldError{*fe}
+	}
+	c := Consent{Purpose: purpose, Source: w.Source, PolicyVersion: w.PolicyVersion, Time: now}
+	var errs []FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Index: -1, Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if w.Granted == nil {
+		bad("granted", "is required (true or false)")
+	} else {
+		c.Granted = *w.Granted
+	}
+	if w.Time != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.Time)
+		if err != nil {
+			bad("time", "must be an RFC 3339 time such as 2026-03-01T12:00:00Z")
+		} else {
+			c.Time = t.UTC()
+		}
+	}
+	if w.Expires != "" {
+		t, err := time.Parse(time.RFC3339Nano, w.Expires)
+		if err != nil {
+			bad("expires", "must be an RFC 3339 time such as 2027-03-01T00:00:00Z")
+		} else {
+			c.Expires = t.UTC()
+		}
+	}
+	return c, append(errs, c.Validate(now)...)
+}
+
+// Validate checks a consent decision against the rules.
+func (c *Consent) Validate(now time.Time) []FieldError {
+	var errs []FieldError
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Index: -1, Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if _, err := ParsePurpose(string(c.Purpose)); err != nil {
+		bad("purpose", "%v", err)
+	}
+	if c.Source == "" {
+		c.Source = "api"
+	}
+	if err := checkLabel(c.Source, 64); err != nil {
+		bad("source", "%v", err)
+	}
+	if c.PolicyVersion != "" {
+		if err := checkLabel(c.PolicyVersion, 64); err != nil {
+			bad("policy_version", "%v", err)
+		}
+	}
+	switch {
+	case c.Time.IsZero():
+		bad("time", "is required")
+	case c.Time.After(now.Add(MaxClockSkew)):
+		bad("time", "lies in the future")
+	case c.Time.Before(time.Unix(0, 0)):
+		bad("time", "is before 1970")
+	}
+	if !c.Expires.IsZero() && !c.Expires.After(c.Time) {
+		bad("expires", "must be after the time of the decision")
+	}
+	return errs
+}
+
+// ConsentPolicy is the default for people who have not decided: per region
+// (an identity's region, matched exactly and then by its part before the
+// first '-', so "EU-DE" falls back to "EU"), and otherwise Default. Each
+// map lists the purposes that apply without a decision; the rest need one.
+type ConsentPolicy struct {
+	Default map[Purpose]bool            `json:"default"`
+	Regions map[string]map[Purpose]bool `json:"regions"`
+}
+
+// DefaultConsentPolicy asks for explicit opt-in to everything beyond
+// personalization from first-party purchases in the EU, the EEA and the UK,
+// and lets everything apply until withdrawn elsewhere.
+func DefaultConsentPolicy() ConsentPolicy {
+	optIn := map[Purpose]bool{PurposePersonalization: true}
+	all := map[Purpose]bool{PurposePersonalization: true, PurposeSocial: true, PurposeCrossDevice: true, PurposeAnalytics: true}
+	return ConsentPolicy{Default: all, Regions: map[string]map[Purpose]bool{"EU": optIn, "EEA": optIn, "UK": optIn}}
+}
+
+// ParseConsentPolicy reads a policy document (JSON, as ConsentPolicy).
+func ParseConsentPolicy(data []byte) (ConsentPolicy, error) {
+	var p ConsentPolicy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return ConsentPolicy{}, Errorf(CodeInvalid, "consent policy: %v", err)
+	}
+	check := func(where string, m map[Purpose]bool) error {
+		for purpose := range m {
+			if _, err := ParsePurpose(string(purpose)); err != nil {
+				return Errorf(CodeInvalid, "consent policy %s: purpose %v", where, err)
+			}
+		}
+		return nil
+	}
+	if err := check("default", p.Default); err != nil {
+		return ConsentPolicy{}, err
+	}
+	for region, m := range p.Regions {
+		if err := check("region "+region, m); err != nil {
+			return ConsentPolicy{}, err
+		}
+	}
+	return p, nil
+}
+
+// For returns the policy's default for purpose in region. A region's
+// entry is complete: a purpose it does not list needs explicit opt-in.
+func (p *ConsentPolicy) For(region string, purpose Purpose) bool {
+	if m, ok := p.Regions[region]; ok {
+		return m[purpose]
+	}
+	if head, _, found := strings.Cut(region, "-"); found {
+		if m, ok := p.Regions[head]; ok {
+			return m[purpose]
+		}
+	}
+	return p.Default[purpose]
+}
+
+// Effective returns the consent in force for purpose: the latest decision
+// on record that has not expired, or the regional default. history may be
+// in any order and hold other purposes.
+func (p *ConsentPolicy) Effective(history []Consent, region string, purpose Purpose, now time.Time) Consent {
+	var best *Consent
+	for i := range history {
+		c := &history[i]
+		if c.Purpose != purpose || c.Expired(now) || c.Time.After(now) {
+			continue
+		}
+		if best == nil || !c.Time.Before(best.Time) {
+			best = c
+		}
+	}
+	if best != nil {
+		return *best
+	}
+	return Consent{Purpose: purpose, Granted: p.For(region, purpose), Source: "policy", Default: true}
+}

@@ -1,0 +1,87 @@
+package features
+
+import (
+	"context"
+	"time"
+
+	"rapport/engine"
+)
+
+// Gate enforces consent. Every path by which a person's data reaches a
+// feature, a model or an explanation asks it first: ingestion (a social
+// signal without consent is not stored), the merge (a signal stored under a
+// consent since withdrawn is not used), and serving (no personal history
+// without personalization consent). A decision on record beats the policy,
+// the latest unexpired decision wins, and the policy's regional default
+// applies when there is none.
+type Gate struct {
+	Policy engine.ConsentPolicy
+}
+
+// NewGate returns a gate with policy.
+func NewGate(policy engine.ConsentPolicy) *Gate { return &Gate{Policy: policy} }
+
+// Decide returns the consent in force for purpose.
+func (g *Gate) Decide(p *engine.Identity, history []engine.Consent, purpose engine.Purpose, now time.Time) engine.Consent {
+	return g.Policy.Effective(history, p.Region, purpose, now)
+}
+
+// Usable returns the events a computation may use at now: none without
+// personalization consent, and social signals only with social_signals
+// consent. It also returns the social decision, for provenance.
+func (g *Gate) Usable(p *engine.Identity, history []engine.Consent, events []engine.Event, now time.Time) ([]engine.Event, engine.Consent) {
+	social := g.Decide(p, history, engine.PurposeSocial, now)
+	if !g.Decide(p, history, engine.PurposePersonalization, now).Granted {
+		return nil, social
+	}
+	if social.Granted {
+		return events, social
+	}
+	kept := make([]engine.Event, 0, len(events))
+	for _, ev := range events {
+		if !ev.Type.IsSocial() {
+			kept = append(kept, ev)
+		}
+	}
+	return kept, social
+}
+
+// ConsentReader reads what the gate needs at ingestion.
+type ConsentReader interface {
+	// ConsentsOf returns the identity of alias a and its consent history;
+	// not_found when a names no identity.
+	ConsentsOf(ctx context.Context, a engine.Alias) (engine.Identity, []engine.Consent, error)
+}
+
+// Admit returns the events of a batch that may be stored: social signals
+// only from people whose social_signals consent is in force now (for a new
+// alias, the policy of the event's region), everything else as is. dropped
+// counts the signals left out.
+func (g *Gate) Admit(ctx context.Context, r ConsentReader, events []engine.Event, now time.Time) (kept []engine.Event, dropped int, err error) {
+	allowed := map[engine.Alias]bool{}
+	kept = events[:0:0]
+	for _, ev := range events {
+		if !ev.Type.IsSocial() {
+			kept = append(kept, ev)
+			continue
+		}
+		ok, seen := allowed[ev.Alias]
+		if !seen {
+			p, history, err := r.ConsentsOf(ctx, ev.Alias)
+			switch {
+			case engine.ErrorCode(err) == engine.CodeNotFound:
+				p = engine.Identity{Region: ev.Region}
+			case err != nil:
+				return nil, 0, err
+			}
+			ok = g.Decide(&p, history, engine.PurposeSocial, now).Granted
+			allowed[ev.Alias] = ok
+		}
+		if ok {
+			kept = append(kept, ev)
+		} else {
+			dropped++
+		}
+	}
+	return kept, dropped, nil
+}

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+// PutConsent records a consent decision made under alias a (which must name
+// an identity) and returns the identity. The decision is kept in a's stream,
+// so it stays with a if a is later split off.
+func (db *DB) PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) (engine.Identity, error) {
+	var p engine.Identity
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		e, err := lookupAlias(txn, a)
+		if err != nil {
+			return err
+		}
+		r, err := getRecord(txn, e.identity)
+		if err != nil {
+			return err
+		}
+		seq, err := db.eventSeq.Next()
+		if err != nil {
+			return fmt.Errorf("next consent id: %w", err)
+		}
+		enc := newEncoder(64)
+		enc.string(string(c.Purpose))
+		enc.bool(c.Granted)
+		enc.string(c.Source)
+		enc.time(c.Expires)
+		enc.string(c.PolicyVersion)
+		enc.string(a.String())
+		if err := txn.Set(streamRecordKey(prefixConsent, e.stream, c.Time, seq), enc.buf); err != nil {
+			return fmt.Errorf("set consent: %w", err)
+		}
+		p = r.Identity
+		return db.noteChange(txn, r.ID)
+	})
+	return p, err
+}
+
+// ConsentsOf returns the identity of alias a and its consent history.
+func (db *DB) ConsentsOf(ctx context.Context, a engine.Alias) (engine.Identity, []engine.Consent, error) {
+	id, err := db.ResolveAlias(ctx, a)
+	if err != nil {
+		return engine.Identity{}, nil, err
+	}
+	return db.Consents(ctx, id)
+}
+
+// Consents returns the identity and every consent decision recorded under
+// any of its aliases, oldest first.
+func (db *DB) Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error) {
+	var r record
+	var out []engine.Consent
+	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+		if r, err = getRecord(txn, id); err != nil {
+			return err
+		}
+		out, err = readConsents(txn, r.streams)
+		return err
+	})
+	return r.Identity, out, err
+}
+
+func readConsents(txn *badger.Txn, streams []uint64) ([]engine.Consent, error) {
+	var out []engine.Consent
+	for _, stream := range streams {
+		err := scanPrefix(txn, streamKey(prefixConsent, stream), func(k, v []byte) error {
+			c, err := decodeConsent(k, v)
+			out = append(out, c)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortStableFunc(out, func(a, b engine.Consent) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}
+
+func decodeConsent(key, val []byte) (engine.Consent, error) {
+	d, err := newDecoder(val)
+	if err != nil {
+		return engine.Consent{}, err
+	}
+	c := engine.Consent{Purpose: engine.Purpose(d.string()), Granted: d.bool(), Source: d.string(), Expires: d.time(), PolicyVersion: d.string()}
+	alias := d.string()
+	c.Time = streamRecordTime(key)
+	if err := d.err(); err != nil {
+		return engine.Consent{}, err
+	}
+	if c.Alias, err = engine.ParseAlias(alias); err != nil {
+		return engine.Consent{}, errCorrupt
+	}
+	return c, nil
+}
+
+// PurgeSocial deletes every social signal (social_like, social_follow) of
+// identity id, under all its aliases, and returns how many it deleted. It
+// works in batches: if it fails part way, the signals deleted so far stay
+// deleted and calling it again finishes the job.
+func (db *DB) PurgeSocial(ctx context.Context, id engine.IdentityID) (int, error) {
+	purged := 0
+	for {
+		n, err := db.purgeSocialBatch(ctx, id, 1000)
+		purged += n
+		if err != nil || n < 1000 {
+			return purged, err
+		}
+	}
+}
+
+func (db *DB) purgeSocialBatch(ctx context.Context, id engine.IdentityID, limit int) (int, error) {
+	n := 0
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		n = 0
+		r, err := getRecord(txn, id)
+		if err != nil {
+			return err
+		}
+		var doomed [][]byte
+		for _, stream := range r.streams {
+			opts := badger.DefaultIteratorOptions
+			opts.Prefix = eventPrefix(stream)
+			it := txn.NewIterator(opts)
+			for it.Rewind(); it.Valid() && len(doomed) < 2*limit; it.Next() {
+				ev, err := itemEvent(it.Item())
+				if err != nil {
+					it.Close()
+					return err
+				}
+				if !ev.Type.IsSocial() {
+					continue
+				}
+				doomed = append(doomed, it.Item().KeyCopy(nil))
+				if ev.ClientID != "" {
+					doomed = append(doomed, dedupKey(ev.ClientID))
+				}
+				n++
+			}
+			it.Close()
+		}
+		for _, k := range doomed {
+			if err := txn.Delete(k); err != nil {
+				return fmt.Errorf("delete social signal: %w", err)
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		return db.noteChange(txn, id)
+	})
+	return n, err
+}
