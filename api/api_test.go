@@ -17,6 +17,7 @@ import (
 	"rapport/engine"
 	"rapport/engine/model"
 	"rapport/engine/recommend"
+	"rapport/features"
 	"rapport/jobs"
 	"rapport/store"
 )
@@ -43,7 +44,9 @@ func newEnv(t *testing.T) *env {
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	rec := &recommend.Service{Store: db, Serving: &model.Serving{}}
+	gate := features.NewGate(engine.DefaultConsentPolicy())
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: db, Recommender: rec, ServingVersion: func() string { return "" },
+		People: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
@@ -127,7 +130,7 @@ func TestIngestEvents(t *testing.T) {
 	batch := `[{"id":"e1","alias":"customer:1","type":"view","item":"SKU-1"},
 	           {"id":"e2","alias":"customer:1","type":"purchase","item":"SKU-1","quantity":2,"price":9.5,"currency":"EUR"}]`
 	r := e.do("POST", "/v1/events", e.keys[engine.RoleIngest], strings.NewReader(batch))
-	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":2,"duplicates":0}` {
+	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":2,"duplicates":0,"dropped_social_signals":0}` {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	if r.header.Get("X-Request-ID") == "" {
@@ -136,7 +139,7 @@ func TestIngestEvents(t *testing.T) {
 	// Re-sending is idempotent; NDJSON is accepted too.
 	nd := `{"id":"e2","alias":"customer:1","type":"purchase","item":"SKU-1"}` + "\n\n" + `{"id":"e3","alias":"customer:1","type":"view","item":"SKU-2"}` + "\n"
 	r = e.do("POST", "/v1/events", e.keys[engine.RoleStorefront], strings.NewReader(nd))
-	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":1,"duplicates":1}` {
+	if r.status != http.StatusOK || string(bytes.TrimSpace(r.body)) != `{"accepted":1,"duplicates":1,"dropped_social_signals":0}` {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	// A single pretty-printed object, and a lower-case auth scheme.

@@ -22,11 +22,20 @@ func (s *Server) postEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	res, err := s.Events.AppendEvents(c.Request.Context(), events)
+	ctx := c.Request.Context()
+	dropped := 0
+	if s.Consent != nil {
+		if events, dropped, err = s.Consent.Admit(ctx, events, now); err != nil {
+			s.fail(c, err)
+			return
+		}
+	}
+	res, err := s.Events.AppendEvents(ctx, events)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
+	res.Dropped = dropped
 	// The events are stored; bring serving up to date before answering, so
 	// the next recommendation reflects them. A failure here leaves serving
 	// to catch up from the store on its next read, so it is logged, not

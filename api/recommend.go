@@ -22,6 +22,7 @@ type Recommender interface {
 	BuyAgain(ctx context.Context, a engine.Alias, n int) (recommend.BuyAgainResult, error)
 	ItemDetails(ctx context.Context, id string) *engine.Item
 	Observe(ctx context.Context, events []engine.Event) error
+	Forget(ids ...engine.IdentityID)
 	ObserveItems(ctx context.Context, items []engine.Item) error
 }
 

@@ -65,6 +65,8 @@ type Server struct {
 	Jobs        Jobs
 	Models      Models
 	Recommender Recommender
+	People      People
+	Consent     Consent
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -131,6 +133,12 @@ func (s *Server) routes() []route {
 		{"GET", "/openapi.json", nil, "This OpenAPI 3 document.", s.openAPI, opDoc{}},
 		{"POST", "/v1/events", all, "Ingest a batch of up to 10,000 events (JSON array or NDJSON); all or nothing.", s.postEvents, opDoc{request: "EventBatch", response: "IngestResult"}},
 		{"GET", "/v1/identities/:alias/events", data, "List an identity's events, newest first.", s.listEvents, opDoc{query: []param{{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"cursor", "string", "next_cursor from the previous page"}}, response: "EventPage"}},
+		{"GET", "/v1/identities/:alias", readers, "A person: stage, region, aliases, the consent in force per purpose, and how much is held.", s.getIdentity, opDoc{response: "IdentityDetails"}},
+		{"POST", "/v1/identities/:alias/links", all, "Link another alias to this person; an alias with its own history merges it in at once (409 on a second customer or email alias).", s.postLink, opDoc{request: "LinkRequest", response: "LinkResult"}},
+		{"GET", "/v1/identities/:alias/links", data, "The link history of a person: every link, merge and unlink of its aliases.", s.listLinks, opDoc{response: "LinkList"}},
+		{"DELETE", "/v1/identities/:alias/links/:other", data, "Undo a link exactly: the other alias leaves with the history that arrived under it.", s.deleteLink, opDoc{response: "UnlinkResult"}},
+		{"PUT", "/v1/identities/:alias/consents/:purpose", all, "Record a consent decision (personalization, social_signals, cross_device, analytics); a withdrawal takes effect before the response.", s.putConsent, opDoc{request: "ConsentRequest", response: "ConsentResult"}},
+		{"GET", "/v1/identities/:alias/consents", readers, "The consent in force per purpose, and every decision on record.", s.listConsents, opDoc{response: "ConsentList"}},
 		{"PUT", "/v1/items", feeders, "Upsert a batch of up to 10,000 catalog items (JSON array or NDJSON); all or nothing.", s.putItems, opDoc{request: "ItemBatch", response: "PutItemsResult"}},
 		{"GET", "/v1/items/:item", readers, "Read one catalog item.", s.getItem, opDoc{response: "Item"}},
 		{"GET", "/v1/identities/:alias/recommendations", readers, "Ranked, filtered, explained recommendations for a person, known or anonymous.", s.recommendations, opDoc{query: recommendDoc, response: "Recommendations"}},

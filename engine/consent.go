@@ -139,11 +139,12 @@ type ConsentPolicy struct {
 	Regions map[string]map[Purpose]bool `json:"regions"`
 }
 
-// DefaultConsentPolicy asks for explicit opt-in to everything beyond
-// personalization from first-party purchases in the EU, the EEA and the UK,
-// and lets everything apply until withdrawn elsewhere.
+// DefaultConsentPolicy asks for explicit opt-in to social signals and
+// analytics in the EU, the EEA and the UK, where personalization from
+// first-party data and linking a person's own accounts apply until
+// withdrawn; elsewhere everything applies until withdrawn.
 func DefaultConsentPolicy() ConsentPolicy {
-	optIn := map[Purpose]bool{PurposePersonalization: true}
+	optIn := map[Purpose]bool{PurposePersonalization: true, PurposeCrossDevice: true}
 	all := map[Purpose]bool{PurposePersonalization: true, PurposeSocial: true, PurposeCrossDevice: true, PurposeAnalytics: true}
 	return ConsentPolicy{Default: all, Regions: map[string]map[Purpose]bool{"EU": optIn, "EEA": optIn, "UK": optIn}}
 }

@@ -358,4 +358,7 @@ func truncate(s string, n int) string {
 type IngestResult struct {
 	Accepted   int `json:"accepted"`   // stored now
 	Duplicates int `json:"duplicates"` // skipped: an event with the same client id was already stored (or came earlier in the batch)
+	// Dropped counts social signals not stored because the person has not
+	// consented to social_signals.
+	Dropped int `json:"dropped_social_signals"`
 }

@@ -24,6 +24,13 @@ type Link struct {
 	Time          time.Time  `json:"time"`
 }
 
+// LinkResult says what a link did.
+type LinkResult struct {
+	Identity Identity   // the identity after the link
+	Merged   IdentityID // the identity merged into it, 0 if none
+	Joined   bool       // the alias was new and joined; false for a merge or a login
+}
+
 // Alias limits of one identity: a person has at most one customer account
 // and one email address, and a bounded number of everything else, so a
 // careless caller cannot fold a crowd into one person.

@@ -85,3 +85,70 @@ func (g *Gate) Admit(ctx context.Context, r ConsentReader, events []engine.Event
 	}
 	return kept, dropped, nil
 }
+
+// EnforceStore is what Enforcer reads and changes.
+type EnforceStore interface {
+	ConsentReader
+	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
+	PurgeSocial(ctx context.Context, id engine.IdentityID) (int, error)
+}
+
+// Enforcer makes a consent change take effect at once: it purges what
+// may no longer be kept and recomputes the person's vector.
+type Enforcer struct {
+	Gate   *Gate
+	Store  EnforceStore
+	Merger *Merger
+}
+
+// Effective returns the consent in force for every purpose.
+func (e *Enforcer) Effective(p *engine.Identity, history []engine.Consent, now time.Time) []engine.Consent {
+	out := make([]engine.Consent, len(engine.Purposes))
+	for i, purpose := range engine.Purposes {
+		out[i] = e.Gate.Decide(p, history, purpose, now)
+	}
+	return out
+}
+
+// Admit is Gate.Admit against the store.
+func (e *Enforcer) Admit(ctx context.Context, events []engine.Event, now time.Time) ([]engine.Event, int, error) {
+	return e.Gate.Admit(ctx, e.Store, events, now)
+}
+
+// Enforce applies identity id's consents as they stand now: without
+// social_signals consent its stored social signals are deleted; then its
+// vector is recomputed. It returns how many signals it purged.
+func (e *Enforcer) Enforce(ctx context.Context, id engine.IdentityID, now time.Time) (int, error) {
+	p, history, err := e.Store.Consents(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	purged := 0
+	if !e.Gate.Decide(&p, history, engine.PurposeSocial, now).Granted {
+		if purged, err = e.Store.PurgeSocial(ctx, id); err != nil {
+			return purged, err
+		}
+	}
+	if e.Merger != nil {
+		err = e.Merger.MergeOne(ctx, id)
+	}
+	return purged, err
+}
+
+// MayLink refuses a link when either side has withdrawn cross_device
+// consent: their devices and accounts must stay apart.
+func (e *Enforcer) MayLink(ctx context.Context, at, other engine.Alias, now time.Time) error {
+	for _, a := range []engine.Alias{at, other} {
+		p, history, err := e.Store.ConsentsOf(ctx, a)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !e.Gate.Decide(&p, history, engine.PurposeCrossDevice, now).Granted {
+			return engine.Errorf(engine.CodeNoConsent, "%s has not consented to cross_device linking, so it cannot be linked to another alias", a)
+		}
+	}
+	return nil
+}

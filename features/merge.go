@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"rapport/engine"
@@ -49,6 +50,8 @@ type Merger struct {
 	Model   func() Factors   // the serving model, or nil before the first training
 	Now     func() time.Time // default time.Now
 	Batch   int              // vectors written per batch, default 512
+
+	catalog atomic.Pointer[Catalog] // as of the last merge, for MergeOne
 }
 
 // Result counts what a merge did.
@@ -84,6 +87,7 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	m.catalog.Store(cat)
 	batch := m.Batch
 	if batch <= 0 {
 		batch = 512
@@ -154,6 +158,40 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 		}
 		res.Changes += len(changes)
 	}
+}
+
+// MergeOne recomputes one identity's vector at once: after a consent
+// change, so that the change shows before the next scheduled merge.
+func (m *Merger) MergeOne(ctx context.Context, id engine.IdentityID) error {
+	now := time.Now
+	if m.Now != nil {
+		now = m.Now
+	}
+	sources := m.Sources
+	if len(sources) == 0 {
+		sources = DefaultSources()
+	}
+	gate := m.Gate
+	if gate == nil {
+		gate = NewGate(engine.DefaultConsentPolicy())
+	}
+	var model Factors
+	if m.Model != nil {
+		model = m.Model()
+	}
+	cat := m.catalog.Load()
+	if cat == nil {
+		var err error
+		if cat, err = LoadCatalog(ctx, m.Store); err != nil {
+			return err
+		}
+		m.catalog.Store(cat)
+	}
+	v, _, err := m.vector(ctx, gate, id, sources, model, cat, now())
+	if err != nil {
+		return err
+	}
+	return m.Store.PutVectors(ctx, []engine.FeatureVector{v})
 }
 
 // DefaultSources are the merge's sources when none are set.

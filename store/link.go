@@ -13,13 +13,6 @@ import (
 	"rapport/engine"
 )
 
-// LinkResult says what a link did.
-type LinkResult struct {
-	Identity engine.Identity   // the identity after the link
-	Merged   engine.IdentityID // the identity merged into it, 0 if none
-	Joined   bool              // the alias was new and joined; false for a merge or a login
-}
-
 // Link links alias other to the identity of alias at. A new alias joins
 // that identity; an alias of another identity brings that whole identity
 // along (a merge: its aliases, and with their streams its events, consents
@@ -30,13 +23,13 @@ type LinkResult struct {
 // (invalid), an alias already linked to the same identity and no new
 // login (conflict), a second customer or email alias, or too many aliases
 // (conflict).
-func (db *DB) Link(ctx context.Context, at, other engine.Alias, authenticated bool) (LinkResult, error) {
+func (db *DB) Link(ctx context.Context, at, other engine.Alias, authenticated bool) (engine.LinkResult, error) {
 	if at == other {
-		return LinkResult{}, engine.Errorf(engine.CodeInvalid, "alias: cannot link %s to itself", at)
+		return engine.LinkResult{}, engine.Errorf(engine.CodeInvalid, "alias: cannot link %s to itself", at)
 	}
-	var res LinkResult
+	var res engine.LinkResult
 	err := db.update(ctx, func(txn *badger.Txn) error {
-		res = LinkResult{}
+		res = engine.LinkResult{}
 		now := time.Now().UTC()
 		e, err := lookupAlias(txn, at)
 		if err != nil {

@@ -23,9 +23,9 @@ type pipeline struct {
 	logger  *slog.Logger
 }
 
-func newPipeline(db *store.DB, cfg model.RankerConfig, logger *slog.Logger) *pipeline {
+func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logger *slog.Logger) *pipeline {
 	p := &pipeline{db: db, serving: &model.Serving{}, logger: logger}
-	p.merger = &features.Merger{Store: db, Model: func() features.Factors {
+	p.merger = &features.Merger{Store: db, Gate: gate, Model: func() features.Factors {
 		if l := p.serving.Load(); l != nil {
 			return loadedFactors{l}
 		}

@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"time"
 
 	"rapport/api"
+	"rapport/engine"
 	"rapport/engine/model"
 	"rapport/engine/recommend"
+	"rapport/features"
 	"rapport/jobs"
 	"rapport/store"
 )
@@ -34,6 +37,9 @@ type Server struct {
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
+	// ConsentPolicy is the regional default for people who have not
+	// decided; nil: engine.DefaultConsentPolicy.
+	ConsentPolicy *engine.ConsentPolicy
 
 	db   *store.DB
 	api  *api.Server
@@ -52,7 +58,12 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.db = db
-	p := newPipeline(db, s.Model, s.Logger)
+	policy := engine.DefaultConsentPolicy()
+	if s.ConsentPolicy != nil {
+		policy = *s.ConsentPolicy
+	}
+	gate := features.NewGate(policy)
+	p := newPipeline(db, s.Model, gate, s.Logger)
 	if err := p.loadServing(context.Background()); err != nil {
 		db.Close()
 		return err
@@ -64,6 +75,7 @@ func (s *Server) Open() error {
 	}
 	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
+		People: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: p.merger},
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
 	s.http = &http.Server{
@@ -110,6 +122,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
+	policyFile := fs.String("consent-policy", "", "consent policy file (JSON: default and per-region purposes that apply without a decision; see README)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -141,6 +154,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			s.CORSOrigins = append(s.CORSOrigins, strings.TrimSuffix(o, "/"))
 		}
+	}
+	if *policyFile != "" {
+		data, err := os.ReadFile(*policyFile)
+		if err != nil {
+			return usagef("--consent-policy: %v", err)
+		}
+		policy, err := engine.ParseConsentPolicy(data)
+		if err != nil {
+			return usagef("--consent-policy: %v", err)
+		}
+		s.ConsentPolicy = &policy
 	}
 	if *rulesFile != "" {
 		if s.Rules, err = recommend.LoadRules(*rulesFile); err != nil {

@@ -37,7 +37,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	p := newPipeline(db, cfg, logger)
+	p := newPipeline(db, cfg, nil, logger)
 	if err := p.loadServing(ctx); err != nil {
 		return err
 	}

@@ -236,6 +236,27 @@ func (s *Service) makeRoom() {
 	}
 }
 
+// Forget drops the serving state of ids: after a link, an unlink, a
+// consent change or an erasure, the next request rebuilds it from the
+// store, and a build already in flight is not kept.
+func (s *Service) Forget(ids ...engine.IdentityID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if id == 0 {
+			continue
+		}
+		e := s.entries[id]
+		if e == nil { // an entry, so a build in flight from before sees the new epoch
+			s.makeRoom()
+			e = &entry{}
+			s.entries[id] = e
+		}
+		e.epoch++
+		e.st, e.lists = nil, nil
+	}
+}
+
 // Observe brings the serving state of the identities behind just-stored
 // events up to date before it returns: a cached identity is rebuilt from
 // the store (its recent items refreshed, its factors folded in again);
