@@ -228,8 +228,7 @@ func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]aliasEntry, 
 		var r record
 		if r, err = db.newIdentity(a, region, now); err == nil {
 			e = aliasEntry{r.ID, r.streams[0]}
-			ak, av, pk, pv := createWrites(&r)
-			err = errors.Join(txn.Set(ak, av), txn.Set(pk, pv))
+			err = create(txn.Set, &r)
 		}
 	}
 	if err != nil {

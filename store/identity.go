@@ -65,46 +65,81 @@ func (r *record) remove(a engine.Alias) {
 	}
 }
 
+// encodeRecord writes an identity's streams, never its alias text: that
+// lives only in keys and values under the alias's own stream (and in its
+// alias key), so that erasing an alias leaves no old version of another
+// record that still names it.
 func encodeRecord(r *record) []byte {
 	e := newEncoder(64)
 	e.string(string(r.Stage))
 	e.string(r.Region)
 	e.time(r.CreatedAt)
 	e.time(r.UpdatedAt)
-	e.uint(uint64(len(r.Aliases)))
-	for i, a := range r.Aliases {
-		e.string(a.String())
-		e.uint(r.streams[i])
-	}
-	e.uint(uint64(len(r.Authenticated)))
-	for _, a := range r.Authenticated {
-		e.string(a.String())
+	e.uint(uint64(len(r.streams)))
+	for i, s := range r.streams {
+		e.uint(s)
+		e.bool(slices.Contains(r.Authenticated, r.Aliases[i]))
 	}
 	e.string(r.erasure)
 	return e.buf
 }
 
-func decodeRecord(id engine.IdentityID, val []byte) (record, error) {
+// decodeRecord reads a record; its aliases are filled in by fillAliases,
+// with auth marking the streams the person logged in with.
+func decodeRecord(id engine.IdentityID, val []byte) (r record, auth []bool, err error) {
 	d, err := newDecoder(val)
 	if err != nil {
-		return record{}, err
+		return record{}, nil, err
 	}
-	r := record{Identity: engine.Identity{ID: id, Stage: engine.Stage(d.string()), Region: d.string(), CreatedAt: d.time(), UpdatedAt: d.time()}}
-	alias := func() engine.Alias {
-		a, err := engine.ParseAlias(d.string())
-		if err != nil {
-			d.bad = true
-		}
-		return a
-	}
+	r = record{Identity: engine.Identity{ID: id, Stage: engine.Stage(d.string()), Region: d.string(), CreatedAt: d.time(), UpdatedAt: d.time()}}
 	for n := d.count(); n > 0 && !d.bad; n-- {
-		r.add(alias(), d.uint())
-	}
-	for n := d.count(); n > 0 && !d.bad; n-- {
-		r.Authenticated = append(r.Authenticated, alias())
+		r.streams = append(r.streams, d.uint())
+		auth = append(auth, d.bool())
 	}
 	r.erasure = d.string()
-	return r, d.err()
+	return r, auth, d.err()
+}
+
+// fillAliases reads the alias of each of r's streams.
+func fillAliases(txn *badger.Txn, r *record, auth []bool) error {
+	r.Aliases = make([]engine.Alias, len(r.streams))
+	for i, s := range r.streams {
+		item, err := txn.Get(streamAliasKey(s))
+		if err != nil {
+			return fmt.Errorf("get alias of stream %d: %w", s, err)
+		}
+		err = item.Value(func(v []byte) error {
+			d, err := newDecoder(v)
+			if err != nil {
+				return err
+			}
+			a, err := engine.ParseAlias(d.string())
+			if err != nil {
+				return errCorrupt
+			}
+			r.Aliases[i] = a
+			return d.err()
+		})
+		if err != nil {
+			return err
+		}
+		if auth[i] {
+			r.Authenticated = append(r.Authenticated, r.Aliases[i])
+		}
+	}
+	return nil
+}
+
+// streamAliasKey names the alias a stream belongs to.
+func streamAliasKey(stream uint64) []byte { return streamKey(prefixStream, stream) }
+
+func setStreamAlias(set func(k, v []byte) error, stream uint64, a engine.Alias) error {
+	e := newEncoder(len(a.Kind) + len(a.Value) + 2)
+	e.string(a.String())
+	if err := set(streamAliasKey(stream), e.buf); err != nil {
+		return fmt.Errorf("set stream alias: %w", err)
+	}
+	return nil
 }
 
 // ResolveAlias returns the identity an alias belongs to, or an error with
@@ -175,11 +210,15 @@ func getAnyRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
 		return record{}, fmt.Errorf("get identity %d: %w", id, err)
 	}
 	var r record
+	var auth []bool
 	err = item.Value(func(v []byte) error {
-		r, err = decodeRecord(id, v)
+		r, auth, err = decodeRecord(id, v)
 		return err
 	})
-	return r, err
+	if err != nil {
+		return record{}, err
+	}
+	return r, fillAliases(txn, &r, auth)
 }
 
 func putRecord(txn *badger.Txn, r *record) error {
@@ -214,9 +253,19 @@ func (db *DB) newStream() (uint64, error) {
 	return n + 1, nil
 }
 
-// createWrites returns the two entries that create a one-alias identity.
-func createWrites(r *record) (aliasK, aliasV, idK, idV []byte) {
-	return aliasKey(r.Aliases[0]), aliasEntry{r.ID, r.streams[0]}.encode(), identityKey(r.ID), encodeRecord(r)
+// create writes a new one-alias identity with set (a transaction's or a
+// write batch's).
+func create(set func(k, v []byte) error, r *record) error {
+	if err := set(aliasKey(r.Aliases[0]), aliasEntry{r.ID, r.streams[0]}.encode()); err != nil {
+		return fmt.Errorf("set alias: %w", err)
+	}
+	if err := setStreamAlias(set, r.streams[0], r.Aliases[0]); err != nil {
+		return err
+	}
+	if err := set(identityKey(r.ID), encodeRecord(r)); err != nil {
+		return fmt.Errorf("set identity: %w", err)
+	}
+	return nil
 }
 
 // ScanAliases calls fn with every alias that names an identity.
@@ -261,7 +310,7 @@ func (db *DB) streams(ctx context.Context) (map[uint64]engine.IdentityID, error)
 			id := engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixIdentity):]))
 			var r record
 			err := it.Item().Value(func(v []byte) (err error) {
-				r, err = decodeRecord(id, v)
+				r, _, err = decodeRecord(id, v)
 				return err
 			})
 			if err != nil {

@@ -23,6 +23,7 @@ const (
 	prefixRun      = "r/"
 	prefixLink     = "l/"
 	prefixConsent  = "c/"
+	prefixStream   = "s/"
 )
 
 // aliasKey ends in a zero byte, which no alias contains, so that no alias

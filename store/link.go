@@ -51,6 +51,9 @@ func (db *DB) Link(ctx context.Context, at, other engine.Alias, authenticated bo
 				return err
 			}
 			r.add(other, stream)
+			if err := setStreamAlias(txn.Set, stream, other); err != nil {
+				return err
+			}
 			links = append(links, engine.Link{Op: engine.OpLink, Alias: other, Identity: r.ID, Authenticated: authenticated, Time: now})
 			res.Joined = true
 		case err != nil:

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -89,8 +88,7 @@ func (l *Loader) identity(a engine.Alias, region string) (aliasEntry, error) {
 			return aliasEntry{}, err
 		}
 		e = aliasEntry{r.ID, r.streams[0]}
-		ak, av, pk, pv := createWrites(&r)
-		if err := errors.Join(l.wb.Set(ak, av), l.wb.Set(pk, pv)); err != nil {
+		if err := create(l.wb.Set, &r); err != nil {
 			return aliasEntry{}, fmt.Errorf("load identity: %w", err)
 		}
 	} else if err != nil {
