@@ -24,6 +24,7 @@ const (
 	prefixLink     = "l/"
 	prefixConsent  = "c/"
 	prefixStream   = "s/"
+	prefixErasure  = "x/"
 )
 
 // aliasKey ends in a zero byte, which no alias contains, so that no alias

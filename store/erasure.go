@@ -1,0 +1,242 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
+)
+
+// Erasure has two steps. RequestErasure, at once: the identity and its
+// aliases stop resolving, and a receipt records what is held. Erase, the
+// job: it removes every layer of the person with Badger's DropPrefix, which
+// rewrites the tables and the memtable without those keys, so that no old
+// version of them survives in any file. What it drops is the person's
+// streams (events, social signals, consents, links, the alias of each
+// stream), their alias keys, identity record and feature vector; the
+// idempotency keys of their events are dropped too when no other key
+// shares their prefix, and deleted otherwise.
+
+func erasureKey(id string) []byte { return []byte(prefixErasure + id) }
+
+func encodeErasure(e *engine.Erasure) []byte {
+	enc := newEncoder(96)
+	enc.string(string(e.Status))
+	enc.time(e.RequestedAt)
+	enc.time(e.CompletedAt)
+	enc.uint(uint64(e.Identity))
+	for _, m := range []map[string]int{e.Held, e.Removed} {
+		enc.uint(uint64(len(m)))
+		for k, v := range m {
+			enc.string(k)
+			enc.uint(uint64(v))
+		}
+	}
+	return enc.buf
+}
+
+func decodeErasure(id string, val []byte) (engine.Erasure, error) {
+	d, err := newDecoder(val)
+	if err != nil {
+		return engine.Erasure{}, err
+	}
+	e := engine.Erasure{ID: id, Status: engine.ErasureStatus(d.string()), RequestedAt: d.time(), CompletedAt: d.time(), Identity: engine.IdentityID(d.uint())}
+	for _, m := range []*map[string]int{&e.Held, &e.Removed} {
+		n := d.count()
+		if n > 0 {
+			*m = make(map[string]int, n)
+		}
+		for ; n > 0 && !d.bad; n-- {
+			(*m)[d.string()] = int(d.uint())
+		}
+	}
+	return e, d.err()
+}
+
+// RequestErasure starts erasing the person alias a names and returns the
+// receipt. When it returns, none of the person's aliases resolves.
+func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasure, error) {
+	id, err := engine.NewErasureID()
+	if err != nil {
+		return engine.Erasure{}, err
+	}
+	var receipt engine.Erasure
+	err = db.update(ctx, func(txn *badger.Txn) error {
+		e, err := lookupAlias(txn, a)
+		if err != nil {
+			return err
+		}
+		r, err := getRecord(txn, e.identity)
+		if err != nil {
+			return err
+		}
+		held, err := countHeld(txn, &r)
+		if err != nil {
+			return err
+		}
+		receipt = engine.Erasure{ID: id, Status: engine.ErasurePending, RequestedAt: time.Now().UTC(), Held: held, Identity: r.ID}
+		for i, alias := range r.Aliases {
+			if err := txn.Set(aliasKey(alias), aliasEntry{0, r.streams[i]}.encode()); err != nil {
+				return fmt.Errorf("set erased alias: %w", err)
+			}
+		}
+		r.erasure = id
+		if err := putRecord(txn, &r); err != nil {
+			return err
+		}
+		return txn.Set(erasureKey(id), encodeErasure(&receipt))
+	})
+	return receipt, err
+}
+
+// Erasure returns a receipt (not_found if there is none).
+func (db *DB) Erasure(ctx context.Context, id string) (engine.Erasure, error) {
+	var e engine.Erasure
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(erasureKey(id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return engine.Errorf(engine.CodeNotFound, "no erasure %s", id)
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) (err error) {
+			e, err = decodeErasure(id, v)
+			return err
+		})
+	})
+	return e, err
+}
+
+// Erase carries out every pending erasure and returns the receipts it
+// completed. It is safe to run again after a crash: a receipt is marked
+// removing, with its counts, before anything is dropped, and done after.
+func (db *DB) Erase(ctx context.Context) ([]engine.Erasure, error) {
+	var pending []engine.Erasure
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		return scanPrefix(txn, []byte(prefixErasure), func(k, v []byte) error {
+			e, err := decodeErasure(string(k[len(prefixErasure):]), v)
+			if err == nil && e.Status != engine.ErasureDone {
+				pending = append(pending, e)
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	var done []engine.Erasure
+	for _, e := range pending {
+		if err := ctx.Err(); err != nil {
+			return done, err
+		}
+		e, err := db.erase(ctx, e)
+		if err != nil {
+			return done, fmt.Errorf("erasure %s: %w", e.ID, err)
+		}
+		done = append(done, e)
+	}
+	return done, nil
+}
+
+func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, error) {
+	var drop [][]byte
+	err := db.update(ctx, func(txn *badger.Txn) error {
+		drop = nil
+		r, err := getAnyRecord(txn, e.Identity)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			return nil // dropped by a run that stopped before marking the receipt done
+		}
+		if err != nil {
+			return err
+		}
+		if r.erasure != e.ID {
+			return fmt.Errorf("identity %d carries erasure %q, not %s", r.ID, r.erasure, e.ID)
+		}
+		removed, err := countHeld(txn, &r)
+		if err != nil {
+			return err
+		}
+		removed["identities"] = 1
+		removed["dedup_keys"] = 0
+		for i, alias := range r.Aliases {
+			stream := r.streams[i]
+			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream} {
+				drop = append(drop, streamKey(table, stream))
+			}
+			// An alias taken up again since the request (a new visitor
+			// with the same cookie) belongs to someone new: keep it.
+			if ae, err := lookupAliasEntry(txn, alias); err == nil && ae.identity == 0 && ae.stream == stream {
+				drop = append(drop, aliasKey(alias))
+			} else {
+				removed["aliases"]--
+			}
+			err := scanPrefix(txn, eventPrefix(stream), func(k, v []byte) error {
+				var ref eventRef
+				copy(ref[:], k[len(prefixEvent):])
+				ev, err := decodeEvent(ref, v)
+				if err != nil || ev.ClientID == "" {
+					return err
+				}
+				removed["dedup_keys"]++
+				dk := dedupKey(ev.ClientID)
+				if sharesPrefix(txn, dk) {
+					return txn.Delete(dk)
+				}
+				drop = append(drop, dk)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		drop = append(drop, identityKey(r.ID), vectorKey(r.ID))
+		e.Status, e.Removed = engine.ErasureRemoving, removed
+		return txn.Set(erasureKey(e.ID), encodeErasure(&e))
+	})
+	if err != nil {
+		return e, err
+	}
+	if len(drop) > 0 {
+		if err := db.bdb.DropPrefix(drop...); err != nil {
+			return e, fmt.Errorf("drop: %w", err)
+		}
+	}
+	e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
+	err = db.update(ctx, func(txn *badger.Txn) error { return txn.Set(erasureKey(e.ID), encodeErasure(&e)) })
+	return e, err
+}
+
+// lookupAliasEntry reads an alias key as it is, erased marker included.
+func lookupAliasEntry(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
+	item, err := txn.Get(aliasKey(a))
+	if err != nil {
+		return aliasEntry{}, err
+	}
+	var e aliasEntry
+	err = item.Value(func(v []byte) (err error) {
+		e, err = parseAliasEntry(v)
+		return err
+	})
+	return e, err
+}
+
+// sharesPrefix reports whether a live key other than k starts with k, so
+// that dropping k as a prefix would drop it too.
+func sharesPrefix(txn *badger.Txn, k []byte) bool {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix, opts.PrefetchValues = k, false
+	it := txn.NewIterator(opts)
+	defer it.Close()
+	for it.Rewind(); it.Valid(); it.Next() {
+		if !bytes.Equal(it.Item().Key(), k) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,149 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"rapport/engine"
+	"rapport/store"
+)
+
+// filesContaining returns the files under dir whose bytes contain s.
+func filesContaining(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if bytes.Contains(b, []byte(s)) {
+			out = append(out, filepath.Base(p))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestErasureLeavesNoTraceInAnyFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	now := time.Now().Add(-time.Hour).UTC()
+	gone := []string{"customer:ZZ-ERASE-ME-1", "anon:ZZ-COOKIE-1", "loyalty:ZZ-LOYAL-1"}
+	kept := "customer:ZZ-KEEP-ME-2"
+	var batch []engine.Event
+	for i, a := range append(gone[:2:2], kept, gone[0], kept) {
+		ev := event(t, a, "purchase", "SKU-1", "", now.Add(time.Duration(i)*time.Second))
+		ev.ClientID = a + "-order-" + string(rune('a'+i)) // client ids that carry the alias text too
+		batch = append(batch, ev)
+	}
+	batch = append(batch, engine.Event{Alias: alias(t, gone[0]), Type: engine.EventSocialFollow, Target: "brand:Acme", Source: "social:facebook", Quantity: 1, Time: now})
+	if _, err := db.AppendEvents(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// Links (a merge and a join), consents, and a vector.
+	if _, err := db.Link(ctx, alias(t, gone[0]), alias(t, gone[1]), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Link(ctx, alias(t, gone[0]), alias(t, gone[2]), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutConsent(ctx, alias(t, gone[1]), engine.Consent{Purpose: engine.PurposeSocial, Granted: true, Source: "web", Time: now}); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := db.ResolveAlias(ctx, alias(t, gone[0]))
+	if err := db.PutVectors(ctx, []engine.FeatureVector{{Identity: id, ComputedAt: now, Sources: []string{"events"}}}); err != nil {
+		t.Fatal(err)
+	}
+	// An unlink and a re-link leave old versions of records behind.
+	if _, _, err := db.Unlink(ctx, alias(t, gone[0]), alias(t, gone[2])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Link(ctx, alias(t, gone[0]), alias(t, gone[2]), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range append(gone, kept) {
+		if len(filesContaining(t, dir, a)) == 0 {
+			t.Fatalf("control: %s is in no file before erasure", a)
+		}
+	}
+
+	receipt, err := db.RequestErasure(ctx, alias(t, gone[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !engine.ValidErasureID(receipt.ID) || receipt.Status != engine.ErasurePending {
+		t.Fatalf("receipt %+v", receipt)
+	}
+	held := receipt.Held
+	if held["events"] != 3 || held["social_signals"] != 1 || held["aliases"] != 3 || held["consent_records"] != 1 || held["vectors"] != 1 || held["link_records"] != 4 {
+		t.Fatalf("held %v", held)
+	}
+	for _, a := range gone {
+		if _, err := db.ResolveAlias(ctx, alias(t, a)); engine.ErrorCode(err) != engine.CodeNotFound {
+			t.Fatalf("%s still resolves after the request: %v", a, err)
+		}
+	}
+	// Training no longer sees the person.
+	if err := db.ScanEvents(ctx, func(owner engine.IdentityID, ev *engine.Event) error {
+		if owner == id {
+			t.Errorf("scan still yields an event of the erased person: %+v", ev)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	done, err := db.Erase(ctx)
+	if err != nil || len(done) != 1 {
+		t.Fatalf("erase: %v %v", done, err)
+	}
+	r, err := db.Erasure(ctx, receipt.ID)
+	if err != nil || r.Status != engine.ErasureDone || r.CompletedAt.IsZero() {
+		t.Fatalf("receipt after the job: %+v %v", r, err)
+	}
+	for k, v := range held {
+		if r.Removed[k] != v {
+			t.Errorf("removed %s = %d, held %d", k, r.Removed[k], v)
+		}
+	}
+	if r.Removed["dedup_keys"] != 3 || r.Removed["identities"] != 1 {
+		t.Errorf("removed %v", r.Removed)
+	}
+	if again, err := db.Erase(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second run: %v %v", again, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range gone {
+		if files := filesContaining(t, dir, a); len(files) > 0 {
+			t.Errorf("%s is still in %v", a, files)
+		}
+	}
+	if len(filesContaining(t, dir, kept)) == 0 {
+		t.Errorf("the person who was not erased is gone too")
+	}
+	db = openDB(t, dir)
+	defer db.Close()
+	if _, evs, err := db.IdentityEvents(ctx, mustResolve(t, db, kept)); err != nil || len(evs) != 2 {
+		t.Fatalf("the other person's events: %d %v", len(evs), err)
+	}
+}
+
+func mustResolve(t *testing.T, db *store.DB, a string) engine.IdentityID {
+	t.Helper()
+	id, err := db.ResolveAlias(context.Background(), alias(t, a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
