@@ -67,6 +67,7 @@ type Server struct {
 	Recommender Recommender
 	People      People
 	Consent     Consent
+	Privacy     Privacy
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -127,6 +128,9 @@ func (s *Server) routes() []route {
 	feeders := []engine.Role{engine.RoleIngest, engine.RoleData, engine.RoleAdmin}
 	data := []engine.Role{engine.RoleData, engine.RoleAdmin}
 	admin := []engine.Role{engine.RoleAdmin}
+	// privacy requests come from the person, through the storefront, or
+	// from the privacy officer.
+	privacy := []engine.Role{engine.RoleStorefront, engine.RoleData, engine.RoleAdmin}
 	return []route{
 		{"GET", "/healthz", nil, "Liveness: the process is up.", s.healthz, opDoc{response: "Health"}},
 		{"GET", "/readyz", nil, "Readiness: the store answers and the server is not draining.", s.readyz, opDoc{response: "Health"}},
@@ -137,6 +141,9 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/identities/:alias/links", all, "Link another alias to this person; an alias with its own history merges it in at once (409 on a second customer or email alias).", s.postLink, opDoc{request: "LinkRequest", response: "LinkResult"}},
 		{"GET", "/v1/identities/:alias/links", data, "The link history of a person: every link, merge and unlink of its aliases.", s.listLinks, opDoc{response: "LinkList"}},
 		{"DELETE", "/v1/identities/:alias/links/:other", data, "Undo a link exactly: the other alias leaves with the history that arrived under it.", s.deleteLink, opDoc{response: "UnlinkResult"}},
+		{"GET", "/v1/identities/:alias/export", privacy, "Everything held about a person as one JSON document: aliases, consents with history, links, events, social signals, feature vector with provenance.", s.exportIdentity, opDoc{response: "Export"}},
+		{"DELETE", "/v1/identities/:alias", privacy, "Erase a person: 202 with a receipt; their aliases stop resolving at once and the erasure job removes every layer.", s.deleteIdentity, opDoc{response: "Erasure"}},
+		{"GET", "/v1/erasures/:id", privacy, "An erasure receipt: status and, per layer, what was held and what was removed.", s.getErasure, opDoc{response: "Erasure"}},
 		{"PUT", "/v1/identities/:alias/consents/:purpose", all, "Record a consent decision (personalization, social_signals, cross_device, analytics); a withdrawal takes effect before the response.", s.putConsent, opDoc{request: "ConsentRequest", response: "ConsentResult"}},
 		{"GET", "/v1/identities/:alias/consents", readers, "The consent in force per purpose, and every decision on record.", s.listConsents, opDoc{response: "ConsentList"}},
 		{"PUT", "/v1/items", feeders, "Upsert a batch of up to 10,000 catalog items (JSON array or NDJSON); all or nothing.", s.putItems, opDoc{request: "ItemBatch", response: "PutItemsResult"}},

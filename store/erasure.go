@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -239,4 +240,80 @@ func sharesPrefix(txn *badger.Txn, k []byte) bool {
 		}
 	}
 	return false
+}
+
+// PurgeExpired deletes every event older than its type's time to live at
+// now (types without one are kept), with its idempotency key, and returns
+// how many it deleted per type. It works in batches; what it deleted
+// before an error stays deleted.
+func (db *DB) PurgeExpired(ctx context.Context, ttl map[engine.EventType]time.Duration, now time.Time) (map[string]int, error) {
+	removed := map[string]int{}
+	if len(ttl) == 0 {
+		return removed, nil
+	}
+	owners, err := db.streams(ctx)
+	if err != nil {
+		return removed, err
+	}
+	var keys [][]byte
+	changed := map[engine.IdentityID]bool{}
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		err := db.update(ctx, func(txn *badger.Txn) error {
+			for _, k := range keys {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			ids := make([]engine.IdentityID, 0, len(changed))
+			for id := range changed {
+				ids = append(ids, id)
+			}
+			return db.noteChange(txn, ids...)
+		})
+		keys, changed = keys[:0], map[engine.IdentityID]bool{}
+		return err
+	}
+	err = db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix = []byte(prefixEvent)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			var ref eventRef
+			copy(ref[:], k[len(prefixEvent):])
+			ev, err := itemEvent(it.Item())
+			if err != nil {
+				return err
+			}
+			life, ok := ttl[ev.Type]
+			if !ok || !ref.time().Before(now.Add(-life)) {
+				continue
+			}
+			keys = append(keys, it.Item().KeyCopy(nil))
+			if ev.ClientID != "" {
+				keys = append(keys, dedupKey(ev.ClientID))
+			}
+			stream := binary.BigEndian.Uint64(k[len(prefixEvent):])
+			if id, ok := owners[stream]; !ok {
+				changed[engine.IdentityID(stream)] = true
+			} else if id != 0 {
+				changed[id] = true
+			}
+			removed[string(ev.Type)]++
+			if len(keys) >= 2000 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return ctx.Err()
+	})
+	if err != nil {
+		return removed, err
+	}
+	return removed, flush()
 }

@@ -147,3 +147,30 @@ func mustResolve(t *testing.T, db *store.DB, a string) engine.IdentityID {
 	}
 	return id
 }
+
+func TestPurgeExpiredByType(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	now := time.Now().UTC()
+	old := now.AddDate(0, 0, -100)
+	old1 := event(t, "customer:1", "view", "a", "v-old", old)
+	if _, err := db.AppendEvents(ctx, []engine.Event{
+		old1, event(t, "customer:1", "purchase", "a", "", old), event(t, "customer:1", "view", "b", "", now.AddDate(0, 0, -1)),
+		event(t, "anon:2", "view", "c", "", old),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := db.PurgeExpired(ctx, map[engine.EventType]time.Duration{engine.EventView: 30 * 24 * time.Hour}, now)
+	if err != nil || removed["view"] != 2 || len(removed) != 1 {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	_, evs, err := db.IdentityEvents(ctx, mustResolve(t, db, "customer:1"))
+	if err != nil || len(evs) != 2 || evs[0].Type != engine.EventPurchase || evs[1].Item != "b" {
+		t.Fatalf("left %+v %v", evs, err)
+	}
+	// The idempotency key went with the event: the same event may come again.
+	if res, err := db.AppendEvents(ctx, []engine.Event{old1}); err != nil || res.Accepted != 1 {
+		t.Fatalf("re-sent after retention: %+v %v", res, err)
+	}
+}

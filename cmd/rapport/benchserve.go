@@ -14,6 +14,7 @@ import (
 
 	"rapport/engine"
 	"rapport/engine/model"
+	"rapport/jobs"
 )
 
 // runBenchServe builds a synthetic shop of a given size (unless --data
@@ -88,7 +89,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Model: model.DefaultRankerConfig(), MergeSchedule: "off", TrainSchedule: "off"}
+	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Model: model.DefaultRankerConfig(), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}}
 	if err := srv.Open(); err != nil {
 		return err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
+	"time"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -20,7 +22,10 @@ type pipeline struct {
 	serving *model.Serving
 	merger  *features.Merger
 	trainer *jobs.Trainer
-	logger  *slog.Logger
+	// retention is the time to live of each event type; types not in it
+	// are kept for good.
+	retention map[engine.EventType]time.Duration
+	logger    *slog.Logger
 }
 
 func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logger *slog.Logger) *pipeline {
@@ -99,13 +104,48 @@ func (p *pipeline) train(ctx context.Context, counts map[string]int) error {
 	return err
 }
 
-// schedule adds the two jobs to s.
-func (p *pipeline) schedule(s *jobs.Scheduler, mergeSpec, trainSpec string) error {
-	if err := s.Add(jobs.Job{Name: "merge", Schedule: mergeSpec, Run: p.merge}); err != nil {
-		return fmt.Errorf("--merge-schedule: %w", err)
+// erase is the erasure job: every requested erasure carried out.
+func (p *pipeline) erase(ctx context.Context, counts map[string]int) error {
+	done, err := p.db.Erase(ctx)
+	counts["erasures"] = len(done)
+	for _, e := range done {
+		for layer, n := range e.Removed {
+			counts[layer] += n
+		}
 	}
-	if err := s.Add(jobs.Job{Name: "train", Schedule: trainSpec, Run: p.train}); err != nil {
-		return fmt.Errorf("--train-schedule: %w", err)
+	return err
+}
+
+// retain is the retention job: events past their type's time to live
+// deleted.
+func (p *pipeline) retain(ctx context.Context, counts map[string]int) error {
+	removed, err := p.db.PurgeExpired(ctx, p.retention, time.Now())
+	maps.Copy(counts, removed)
+	return err
+}
+
+// Schedules are the cron specs of serve's jobs ("off" for never).
+type Schedules struct {
+	Merge, Train, Erasure, Retention string
+}
+
+// schedule adds the jobs to s.
+func (p *pipeline) schedule(s *jobs.Scheduler, spec Schedules) error {
+	for _, j := range []struct {
+		name, spec, flag string
+		run              func(context.Context, map[string]int) error
+	}{
+		{"merge", spec.Merge, "--merge-schedule", p.merge},
+		{"train", spec.Train, "--train-schedule", p.train},
+		{"erasure", spec.Erasure, "--erasure-schedule", p.erase},
+		{"retention", spec.Retention, "--retention-schedule", p.retain},
+	} {
+		if j.spec == "" {
+			j.spec = jobs.Off
+		}
+		if err := s.Add(jobs.Job{Name: j.name, Schedule: j.spec, Run: j.run}); err != nil {
+			return fmt.Errorf("%s: %w", j.flag, err)
+		}
 	}
 	return nil
 }
@@ -142,8 +182,11 @@ func (f *modelFlags) config() (model.RankerConfig, error) {
 	return cfg, nil
 }
 
-// schedules are serve's job schedule flags.
-func addScheduleFlags(fs *flagSet) (merge, train *string) {
-	return fs.String("merge-schedule", "@every 5m", "cron spec of the feature merge, or off"),
-		fs.String("train-schedule", "0 3 * * *", "cron spec of training (default nightly at 03:00), or off")
+// addScheduleFlags adds serve's job schedule flags.
+func addScheduleFlags(fs *flagSet) func() Schedules {
+	merge := fs.String("merge-schedule", "@every 5m", "cron spec of the feature merge, or off")
+	train := fs.String("train-schedule", "0 3 * * *", "cron spec of training (default nightly at 03:00), or off")
+	erasure := fs.String("erasure-schedule", "@every 10m", "cron spec of the erasure job, or off")
+	retention := fs.String("retention-schedule", "30 2 * * *", "cron spec of the retention job (deletes events past --retention), or off")
+	return func() Schedules { return Schedules{*merge, *train, *erasure, *retention} }
 }

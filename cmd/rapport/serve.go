@@ -25,15 +25,15 @@ import (
 // Server is a running rapport serve: the store, the API and the listener.
 // Tests start it on 127.0.0.1:0 and read Addr.
 type Server struct {
-	Addr          string // listen address; after Open, the bound address
-	DataDir       string
-	MaxBodyBytes  int64
-	Logger        *slog.Logger
-	Model         model.RankerConfig
-	MergeSchedule string // cron spec or "off"
-	TrainSchedule string
-	Rules         *recommend.Rules // business rules; nil for none
-	CORSOrigins   []string
+	Addr         string // listen address; after Open, the bound address
+	DataDir      string
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+	Model        model.RankerConfig
+	Schedules    Schedules
+	Retention    map[engine.EventType]time.Duration // time to live per event type; nil: keep everything
+	Rules        *recommend.Rules                   // business rules; nil for none
+	CORSOrigins  []string
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
@@ -69,13 +69,14 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.jobs = jobs.New(db, s.Logger)
-	if err := p.schedule(s.jobs, s.MergeSchedule, s.TrainSchedule); err != nil {
+	p.retention = s.Retention
+	if err := p.schedule(s.jobs, s.Schedules); err != nil {
 		db.Close()
 		return usagef("%v", err)
 	}
 	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
-		People: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: p.merger},
+		People: db, Privacy: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: p.merger},
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
 	s.http = &http.Server{
@@ -118,7 +119,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
 	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
-	mergeSpec, trainSpec := addScheduleFlags(fs)
+	schedules := addScheduleFlags(fs)
+	retention := fs.String("retention", "", "time to live per event type, e.g. view=90d,add_to_cart=180d (d, h, m or s); types not named are kept")
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
@@ -146,7 +148,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec, CacheIdentities: *cacheIDs}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs}
+	if s.Retention, err = engine.ParseRetention(*retention); err != nil {
+		return usagef("--retention: %v", err)
+	}
 	for _, o := range strings.Split(*cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

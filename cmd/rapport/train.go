@@ -47,7 +47,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// Through the scheduler, so the runs are in the job history like any.
 	sched := jobs.New(db, logger)
-	if err := p.schedule(sched, jobs.Off, jobs.Off); err != nil {
+	if err := p.schedule(sched, Schedules{}); err != nil {
 		return err
 	}
 	start := time.Now()

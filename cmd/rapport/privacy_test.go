@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func call(t *testing.T, method, url, key, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// TestExportAndErasureEndToEnd runs the privacy flow against a real server
+// and then scans the raw files of its data directory.
+func TestExportAndErasureEndToEnd(t *testing.T) {
+	data := t.TempDir()
+	key := createKey(t, data, "admin")
+	srv := startServer(t, data)
+	events := `{"id":"zz-ord-1","alias":"customer:ZZ-PRIV-1","type":"purchase","item":"SKU-1","price":5,"currency":"EUR","region":"US"}
+{"alias":"anon:ZZ-PRIV-COOKIE","type":"view","item":"SKU-2","region":"US"}
+{"alias":"customer:ZZ-PRIV-1","type":"social_like","item":"SKU-3","source":"social:instagram"}
+{"alias":"customer:ZZ-STAYS-2","type":"purchase","item":"SKU-1","region":"US"}`
+	if status, body := call(t, "POST", srv.url+"/v1/events", key, events); status != 200 || !strings.Contains(string(body), `"accepted":4`) {
+		t.Fatalf("events: %d %s", status, body)
+	}
+	if status, body := call(t, "POST", srv.url+"/v1/identities/customer:ZZ-PRIV-1/links", key, `{"alias":"anon:ZZ-PRIV-COOKIE"}`); status != 200 {
+		t.Fatalf("link: %d %s", status, body)
+	}
+	if status, body := call(t, "PUT", srv.url+"/v1/identities/anon:ZZ-PRIV-COOKIE/consents/analytics", key, `{"granted":true,"source":"cmp"}`); status != 200 {
+		t.Fatalf("consent: %d %s", status, body)
+	}
+	status, body := call(t, "GET", srv.url+"/v1/identities/customer:ZZ-PRIV-1/export", key, "")
+	var export struct {
+		Identity struct{ Aliases []string }
+		Events   []struct {
+			Alias string
+			Item  string
+		}
+		SocialSignals []json.RawMessage `json:"social_signals"`
+		Consents      struct{ History []json.RawMessage }
+		Links         []json.RawMessage
+		FeatureVector *struct{ Provenance []json.RawMessage } `json:"feature_vector"`
+	}
+	if status != 200 || json.Unmarshal(body, &export) != nil {
+		t.Fatalf("export: %d %s", status, body)
+	}
+	if len(export.Identity.Aliases) != 2 || len(export.Events) != 2 || len(export.SocialSignals) != 1 || len(export.Consents.History) != 1 || len(export.Links) != 1 || export.FeatureVector == nil {
+		t.Fatalf("export: %s", body)
+	}
+
+	status, body = call(t, "DELETE", srv.url+"/v1/identities/anon:ZZ-PRIV-COOKIE", key, "")
+	var receipt struct {
+		ID      string
+		Status  string
+		Held    map[string]int
+		Removed map[string]int
+	}
+	if status != http.StatusAccepted || json.Unmarshal(body, &receipt) != nil || receipt.Status != "pending" {
+		t.Fatalf("erase: %d %s", status, body)
+	}
+	for _, a := range []string{"customer:ZZ-PRIV-1", "anon:ZZ-PRIV-COOKIE"} {
+		if status, _ := call(t, "GET", srv.url+"/v1/identities/"+a+"/export", key, ""); status != 404 {
+			t.Fatalf("export of erased %s: %d", a, status)
+		}
+	}
+	if status, body := call(t, "POST", srv.url+"/v1/jobs/erasure/runs", key, ""); status != http.StatusAccepted && status != 200 {
+		t.Fatalf("start erasure job: %d %s", status, body)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for receipt.Status != "done" {
+		if time.Now().After(deadline) {
+			t.Fatalf("erasure not done: %+v", receipt)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, body := call(t, "GET", srv.url+"/v1/erasures/"+receipt.ID, key, "")
+		if err := json.Unmarshal(body, &receipt); err != nil {
+			t.Fatalf("receipt: %s", body)
+		}
+	}
+	for layer, n := range receipt.Held {
+		if receipt.Removed[layer] != n {
+			t.Errorf("%s: held %d, removed %d", layer, n, receipt.Removed[layer])
+		}
+	}
+	if receipt.Held["events"] != 2 || receipt.Held["social_signals"] != 1 || receipt.Held["aliases"] != 2 {
+		t.Errorf("held %v", receipt.Held)
+	}
+
+	srv.cmd.Process.Signal(syscall.SIGTERM)
+	<-srv.done
+	found := func(s string) (files []string) {
+		filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return err
+			}
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(s)) {
+				files = append(files, filepath.Base(p))
+			}
+			return nil
+		})
+		return files
+	}
+	for _, s := range []string{"ZZ-PRIV-1", "ZZ-PRIV-COOKIE", "zz-ord-1"} {
+		if files := found(s); len(files) > 0 {
+			t.Errorf("%s is still in %v", s, files)
+		}
+	}
+	if len(found("ZZ-STAYS-2")) == 0 {
+		t.Error("control: the person who was not erased is in no file")
+	}
+}
