@@ -74,7 +74,7 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities}
+	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		People: db, Privacy: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: p.merger},
 		ServingVersion: func() string { return p.serving.Load().VersionID() },

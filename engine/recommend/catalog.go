@@ -17,6 +17,14 @@ type catalog struct {
 	meta    []*engine.Item // by model item index; nil where the catalog lacks the item
 }
 
+// attrs returns an item's category and brand ("" where unknown).
+func (c *catalog) attrs(i int32) (category, brand string) {
+	if m := c.meta[i]; m != nil {
+		return m.Category, m.Brand
+	}
+	return "", ""
+}
+
 func newCatalog(l *model.Loaded, byID map[string]engine.Item) *catalog {
 	c := &catalog{version: l.VersionID(), byID: byID, meta: make([]*engine.Item, len(l.Trained.Items))}
 	for i, id := range l.Trained.Items {

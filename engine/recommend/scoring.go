@@ -24,11 +24,52 @@ func contextWeight(t *model.Trained) float64 {
 	return 1 + cfg.WeightALS + cfg.WeightSeasonal + cfg.WeightTrending
 }
 
+// socialWeight is how much a person's social interests weigh, as a share
+// of the model's best score: most for people the model knows least, since
+// that is where a like or a follow says the most.
+func socialWeight(step model.Step) float64 {
+	switch step {
+	case model.StepTrending:
+		return 1
+	case model.StepItemToItem:
+		return 0.5
+	}
+	return 0.2
+}
+
+// socialPart returns what social interests add to each item, given the
+// model's best score.
+func socialPart(social map[int32]model.Interest, step model.Step, best float64) map[int32]float64 {
+	if len(social) == 0 || best <= 0 || math.IsInf(best, 0) {
+		return nil
+	}
+	w := socialWeight(step) * best
+	out := make(map[int32]float64, len(social))
+	for i, in := range social {
+		out[i] = w * in.Weight
+	}
+	return out
+}
+
 // scoreAll scores every item: the path for catalogs small enough that
 // reading all of them is the fastest way.
-func scoreAll(t *model.Trained, p *model.Profile, ctxItem int32, ws *workspace) scoring {
+func scoreAll(t *model.Trained, p *model.Profile, ctxItem int32, social map[int32]model.Interest, ws *workspace) scoring {
 	scores, contrib := ws.scores, ws.contrib
 	step := t.Ranker.Explain(p, scores, contrib)
+	if len(social) > 0 {
+		best := math.Inf(-1)
+		for _, v := range scores {
+			best = max(best, v)
+		}
+		for i, v := range socialPart(social, step, best) {
+			contrib[model.PartSocial][i] = v
+			if math.IsInf(scores[i], -1) {
+				scores[i] = v
+			} else {
+				scores[i] += v
+			}
+		}
+	}
 	if ctxItem >= 0 {
 		nbrs := t.Ranker.KNN.NeighboursOf(ctxItem)
 		if len(nbrs) > 0 && nbrs[0].Score > 0 {
@@ -59,8 +100,13 @@ const candidatePool = 150
 // scoreCandidates scores only a candidate set (ALS index, item-to-item
 // neighbours, trending and seasonal tops, the viewed item's neighbours):
 // the path for catalogs too large to read whole per request.
-func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32) scoring {
+func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32, social map[int32]model.Interest) scoring {
 	cands, step := t.Ranker.Candidates(p, candidatePool)
+	best := 0.0
+	if len(cands) > 0 {
+		best = cands[0].Score
+	}
+	soc := socialPart(social, step, best)
 	ctx := map[int32]float64{}
 	if ctxItem >= 0 {
 		nbrs := t.Ranker.KNN.NeighboursOf(ctxItem)
@@ -75,14 +121,16 @@ func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32) scoring 
 	for k := range cands {
 		byItem[cands[k].Item] = k
 	}
-	for i, v := range ctx {
-		k, ok := byItem[i]
-		if !ok {
-			cands = append(cands, model.Cand{Item: i})
-			k = len(cands) - 1
-			byItem[i] = k
+	for _, extra := range []map[int32]float64{ctx, soc} {
+		for i, v := range extra {
+			k, ok := byItem[i]
+			if !ok {
+				cands = append(cands, model.Cand{Item: i})
+				k = len(cands) - 1
+				byItem[i] = k
+			}
+			cands[k].Score += v
 		}
-		cands[k].Score += v
 	}
 	partIndex := map[string]int{model.PartItemToItem: 0, model.PartALS: 1, model.PartSeasonal: 2, model.PartTrending: 3}
 	return scoring{
@@ -103,8 +151,11 @@ func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32) scoring 
 			return 0
 		},
 		part: func(name string, i int32) float64 {
-			if name == partContext {
+			switch name {
+			case partContext:
 				return ctx[i]
+			case model.PartSocial:
+				return soc[i]
 			}
 			k, ok := byItem[i]
 			if !ok {

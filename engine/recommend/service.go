@@ -11,8 +11,10 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -22,14 +24,23 @@ import (
 type Store interface {
 	ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error)
 	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
+	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
 	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
 }
 
-// Service answers recommendation requests. Set Store and Serving; Rules,
-// MaxHistory and CacheSize are optional.
+// Gate is the consent gate (features.Gate): what of a person's events
+// serving may use, and the decision that let social signals through.
+type Gate interface {
+	Usable(p *engine.Identity, history []engine.Consent, events []engine.Event, now time.Time) ([]engine.Event, engine.Consent)
+}
+
+// Service answers recommendation requests. Set Store and Serving; Gate,
+// Rules, MaxHistory and CacheSize are optional. Without a Gate, serving
+// uses a person's own events and never their social signals.
 type Service struct {
 	Store      Store
 	Serving    *model.Serving
+	Gate       Gate
 	Rules      *Rules
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 100,000
@@ -52,7 +63,7 @@ type workspace struct {
 	contrib map[string][]float64
 }
 
-var partNames = []string{model.PartItemToItem, model.PartALS, model.PartSeasonal, model.PartTrending, partContext}
+var partNames = []string{model.PartItemToItem, model.PartALS, model.PartSeasonal, model.PartTrending, partContext, model.PartSocial}
 
 func (s *Service) workspace(n int) *workspace {
 	ws, _ := s.workspaces.Get().(*workspace)
@@ -188,11 +199,11 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	skip := s.filter(t, cat, st, req, ctxItem)
 	var sc scoring
 	if t.Ranker.ALS.Indexed() {
-		sc = scoreCandidates(t, p, ctxItem)
+		sc = scoreCandidates(t, p, ctxItem, st.social)
 	} else {
 		ws := s.workspace(len(t.Items))
 		defer s.workspaces.Put(ws)
-		sc = scoreAll(t, p, ctxItem, ws)
+		sc = scoreAll(t, p, ctxItem, st.social, ws)
 	}
 	step := sc.step
 	ranked := s.rank(t, cat, sc, req, skip)
@@ -366,6 +377,8 @@ func (ex *explainer) reasons(item int32) []string {
 			}
 		case model.PartALS:
 			out = append(out, "shoppers with your taste bought it")
+		case model.PartSocial:
+			out = append(out, ex.socialReason(item))
 		case model.PartSeasonal:
 			out = append(out, "popular at this time of year")
 		case model.PartTrending:
@@ -380,6 +393,38 @@ func (ex *explainer) reasons(item int32) []string {
 		out = []string{string(ex.step)}
 	}
 	return out
+}
+
+// socialReason names the social signal that points at item, where it
+// came from, and the consent that lets Rapport use it.
+func (ex *explainer) socialReason(item int32) string {
+	in := ex.st.social[item]
+	ev := ex.st.signals[in.Signal]
+	verb := "liked"
+	if ev.Type == engine.EventSocialFollow {
+		verb = "follow"
+	}
+	var what string
+	switch {
+	case ev.Item != "" && ev.Item == ex.t.Items[item]:
+		what = "you " + verb + " it"
+	case ev.Item != "":
+		if j, ok := ex.t.ItemIndex(ev.Item); ok {
+			what = "goes with " + ex.s.itemLabel(ex.t, ex.cat, j) + ", which you " + verb
+		}
+	default:
+		kind, value, _ := strings.Cut(ev.Target, ":")
+		what = "you " + verb + " " + kind + " " + value
+	}
+	c := ex.st.socialConsent
+	permit := "permitted by the default policy"
+	if ex.st.region != "" {
+		permit += " for " + ex.st.region
+	}
+	if !c.Default {
+		permit = "permitted " + c.Time.Format("2006-01-02")
+	}
+	return what + " on " + ev.Source + " — " + permit
 }
 
 func (s *Service) itemLabel(t *model.Trained, cat *catalog, i int32) string {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"time"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -22,6 +23,13 @@ type state struct {
 	factors   []float64           // folded-in factors; nil: the trained ones serve
 	newest    int64               // Unix time of the newest event
 	bought    map[int32]bool      // items bought, net of returns
+
+	// social is the interest the person's permitted social signals point
+	// at; signals are those signals, socialConsent the decision that
+	// permitted them (for reasons).
+	social        map[int32]model.Interest
+	signals       []engine.Event
+	socialConsent engine.Consent
 }
 
 type purchase struct {
@@ -208,7 +216,29 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 	if err != nil {
 		return nil, err
 	}
+	// Only what the consent gate lets through reaches serving; without a
+	// gate, no social signal does.
+	var consent engine.Consent
+	if s.Gate != nil {
+		_, history, err := s.Store.Consents(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		events, consent = s.Gate.Usable(&p, history, events, time.Now())
+	}
 	st := buildState(l, id, p.Region, events, s.maxHistory())
+	if s.Gate != nil && consent.Granted {
+		cat, err := s.catalogFor(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range events {
+			if ev.Type.IsSocial() {
+				st.signals = append(st.signals, ev)
+			}
+		}
+		st.social, st.socialConsent = l.Trained.SocialInterests(st.signals, cat.attrs), consent
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[id]
