@@ -28,20 +28,24 @@ func (db *DB) PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) 
 		if err != nil {
 			return fmt.Errorf("next consent id: %w", err)
 		}
-		enc := newEncoder(64)
-		enc.string(string(c.Purpose))
-		enc.bool(c.Granted)
-		enc.string(c.Source)
-		enc.time(c.Expires)
-		enc.string(c.PolicyVersion)
-		enc.string(a.String())
-		if err := txn.Set(streamRecordKey(prefixConsent, e.stream, c.Time, seq), enc.buf); err != nil {
+		if err := txn.Set(streamRecordKey(prefixConsent, e.stream, c.Time, seq), encodeConsent(a, &c)); err != nil {
 			return fmt.Errorf("set consent: %w", err)
 		}
 		p = r.Identity
 		return db.noteChange(txn, r.ID)
 	})
 	return p, err
+}
+
+func encodeConsent(a engine.Alias, c *engine.Consent) []byte {
+	enc := newEncoder(64)
+	enc.string(string(c.Purpose))
+	enc.bool(c.Granted)
+	enc.string(c.Source)
+	enc.time(c.Expires)
+	enc.string(c.PolicyVersion)
+	enc.string(a.String())
+	return enc.buf
 }
 
 // ConsentsOf returns the identity of alias a and its consent history.

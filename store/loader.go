@@ -101,6 +101,21 @@ func (l *Loader) identity(a engine.Alias, region string) (aliasEntry, error) {
 	return e, nil
 }
 
+// AddConsent writes a validated consent decision made under alias a,
+// which must have an identity already (its events come first), under id,
+// which the caller derives from its source so that loading the same data
+// again rewrites the same key.
+func (l *Loader) AddConsent(a engine.Alias, c engine.Consent, id uint64) error {
+	e, err := l.identity(a, "")
+	if err != nil {
+		return err
+	}
+	if err := l.wb.Set(streamRecordKey(prefixConsent, e.stream, c.Time, id), encodeConsent(a, &c)); err != nil {
+		return fmt.Errorf("load consent: %w", err)
+	}
+	return nil
+}
+
 // PutItem writes (replaces) one validated catalog item.
 func (l *Loader) PutItem(it engine.Item) error {
 	it.UpdatedAt = l.now

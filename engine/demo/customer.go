@@ -296,4 +296,11 @@ func (s *shopper) social() {
 		}
 		g.emit(ev)
 	}
+	// Most of them let the shop use what they like and follow; the rest
+	// never answer the consent banner (so in the EU and the UK their
+	// signals are not used).
+	if rng.Float64() < 0.6 {
+		g.consents = append(g.consents, engine.Consent{Purpose: engine.PurposeSocial, Granted: true, Source: "web",
+			Time: s.at(s.join, hourly), PolicyVersion: "2026-01", Alias: s.alias})
+	}
 }

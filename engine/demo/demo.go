@@ -17,9 +17,12 @@ import (
 )
 
 // Writer receives the generated data; store.Loader implements it.
+// AddConsent comes after the person's events, under an id that, like an
+// event id, is the same on every run.
 type Writer interface {
 	AddEvent(ev *engine.Event, eventID uint64) (bool, error)
 	PutItem(it engine.Item) error
+	AddConsent(a engine.Alias, c engine.Consent, id uint64) error
 }
 
 // Config sets the size and shape of the generated shop. Zero fields take
@@ -65,8 +68,8 @@ func (c Config) withDefaults() (Config, error) {
 // Stats counts what Generate wrote. Identities counts the people with at
 // least one event written; Events counts the events the Writer accepted.
 type Stats struct {
-	Items, Identities, Events int
-	ByType                    map[engine.EventType]int
+	Items, Identities, Events, Consents int
+	ByType                              map[engine.EventType]int
 }
 
 // Generate writes a deterministic synthetic shop to w: the same Config gives
@@ -125,20 +128,21 @@ const (
 // generator holds the catalog, the calendar and the events of the person
 // being generated.
 type generator struct {
-	cfg     Config
-	w       Writer
-	cat     *catalog
-	start   time.Time // earliest moment of the history: Now less Days
-	day0    time.Time // midnight UTC starting day 0; the last day holds Now
-	now     time.Time
-	month   []time.Month   // month of each day
-	weekday []time.Weekday // weekday of each day
-	days    cumulative     // overall shopping activity by day
-	catDays []cumulative   // activity by day for each top category
-	buf     []engine.Event
-	eventID uint64
-	orders  int
-	stats   Stats
+	cfg      Config
+	w        Writer
+	cat      *catalog
+	start    time.Time // earliest moment of the history: Now less Days
+	day0     time.Time // midnight UTC starting day 0; the last day holds Now
+	now      time.Time
+	month    []time.Month   // month of each day
+	weekday  []time.Weekday // weekday of each day
+	days     cumulative     // overall shopping activity by day
+	catDays  []cumulative   // activity by day for each top category
+	buf      []engine.Event
+	consents []engine.Consent // the current person's, written after their events
+	eventID  uint64
+	orders   int
+	stats    Stats
 }
 
 func newGenerator(cfg Config, w Writer) *generator {
@@ -208,6 +212,7 @@ func (g *generator) emit(ev engine.Event) {
 // flush writes the current person's events in time order.
 func (g *generator) flush() error {
 	if len(g.buf) == 0 {
+		g.consents = g.consents[:0]
 		return nil
 	}
 	slices.SortStableFunc(g.buf, func(a, b engine.Event) int { return a.Time.Compare(b.Time) })
@@ -227,9 +232,16 @@ func (g *generator) flush() error {
 	}
 	if wrote {
 		g.stats.Identities++
+		for _, c := range g.consents {
+			g.eventID++
+			if err := g.w.AddConsent(c.Alias, c, g.eventID); err != nil {
+				return fmt.Errorf("add consent %d: %w", g.eventID, err)
+			}
+			g.stats.Consents++
+		}
 	}
 	clear(g.buf)
-	g.buf = g.buf[:0]
+	g.buf, g.consents = g.buf[:0], g.consents[:0]
 	return nil
 }
 

@@ -18,9 +18,22 @@ import (
 
 // memory is a Writer that keeps everything in order.
 type memory struct {
-	items  []engine.Item
-	events []engine.Event
-	ids    []uint64
+	items    []engine.Item
+	events   []engine.Event
+	ids      []uint64
+	consents []engine.Consent
+}
+
+func (m *memory) AddConsent(a engine.Alias, c engine.Consent, id uint64) error {
+	if c.Alias != a || len(m.events) == 0 || m.events[len(m.events)-1].Alias != a {
+		return fmt.Errorf("consent of %s does not follow its person's events", a)
+	}
+	if errs := c.Validate(now); len(errs) > 0 {
+		return fmt.Errorf("invalid consent: %v", errs)
+	}
+	m.consents = append(m.consents, c)
+	m.ids = append(m.ids, id)
+	return nil
 }
 
 func (m *memory) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
@@ -292,8 +305,9 @@ func TestGenerateErrors(t *testing.T) {
 // discard is a Writer that keeps nothing, to time generation alone.
 type discard struct{}
 
-func (discard) AddEvent(*engine.Event, uint64) (bool, error) { return true, nil }
-func (discard) PutItem(engine.Item) error                    { return nil }
+func (discard) AddEvent(*engine.Event, uint64) (bool, error)          { return true, nil }
+func (discard) PutItem(engine.Item) error                             { return nil }
+func (discard) AddConsent(engine.Alias, engine.Consent, uint64) error { return nil }
 
 func BenchmarkGenerate(b *testing.B) {
 	var st demo.Stats

@@ -30,6 +30,9 @@ func (w firstParty) AddEvent(ev *engine.Event, id uint64) (bool, error) {
 	return w.Loader.AddEvent(ev, id)
 }
 
+// AddConsent drops the demo's consents: here nobody consents.
+func (w firstParty) AddConsent(engine.Alias, engine.Consent, uint64) error { return nil }
+
 // TestConsentNonInterference builds two data directories from the same
 // shop: one without any social signal, one that also holds the signals of
 // people who never consented (in the EU) or withdrew (everyone else). The
