@@ -26,6 +26,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "fresh" {
 		return runBenchFresh(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "withdraw" {
+		return runBenchWithdraw(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "aliases" {
 		return runBenchAliases(ctx, args[1:], stdout, stderr)
 	}
@@ -36,7 +39,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runBenchServe(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usagef("bench needs a target: ingest, recommend, serve, fresh or aliases")
+		return usagef("bench needs a target: ingest, recommend, serve, fresh, withdraw or aliases")
 	}
 	fs := newFlagSet("bench ingest", "bench ingest --url URL --key KEY [flags]", stderr)
 	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
@@ -244,21 +247,7 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	call := func(method, path string, body []byte, out any) error {
-		req, _ := http.NewRequestWithContext(ctx, method, u.JoinPath(path).String(), bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+*key)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, b)
-		}
-		return json.NewDecoder(resp.Body).Decode(out)
-	}
+	call := apiCaller(ctx, u, *key)
 	type list struct{ Items []struct{ Item string } }
 	var lat []time.Duration
 	stale := 0
@@ -300,6 +289,29 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%d lists still showed an item just bought", stale)
 	}
 	return nil
+}
+
+// apiCaller returns a function that calls the API at u with key and
+// decodes a 200 response into out; any other status is an error.
+func apiCaller(ctx context.Context, u *url.URL, key string) func(method, path string, body []byte, out any) error {
+	client := &http.Client{Timeout: 10 * time.Second}
+	return func(method, path string, body []byte, out any) error {
+		path, query, _ := strings.Cut(path, "?")
+		target := u.JoinPath(path)
+		target.RawQuery = query
+		req, _ := http.NewRequestWithContext(ctx, method, target.String(), bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(resp.Body)
+			return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, b)
+		}
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
 }
 
 // runBenchAliases prints every alias in a data dir (of the given kind), one

@@ -131,3 +131,19 @@ func TestExportAndErasureEndToEnd(t *testing.T) {
 		t.Error("control: the person who was not erased is in no file")
 	}
 }
+
+func TestBenchWithdraw(t *testing.T) {
+	data := t.TempDir()
+	rapport(t, "demo", "--data", data, "--customers", "300", "--items", "300")
+	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "2")
+	key := createKey(t, data, "storefront")
+	aliases := filepath.Join(t.TempDir(), "aliases")
+	if err := os.WriteFile(aliases, []byte("customer:C00001\ncustomer:C00002\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, data)
+	out := rapport(t, "bench", "withdraw", "--url", srv.url, "--key", key, "--aliases", aliases, "--trials", "5")
+	if !strings.Contains(out, "the very next list used no social signal in 5") || !strings.Contains(out, "p99") {
+		t.Fatalf("bench withdraw:\n%s", out)
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+)
+
+// runBenchWithdraw measures how fast a withdrawal of social_signals
+// consent bites: for a person, grant the consent, follow the brand of an
+// item in their list, check that the next list names the follow; then
+// withdraw and time the withdrawal and the next list, which must no
+// longer use any social signal.
+func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("bench withdraw", "bench withdraw --url URL --key KEY --aliases FILE [--trials 1000]", stderr)
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	key := fs.String("key", "", "a storefront key (and up): it posts events and consents and reads recommendations")
+	aliasFile := fs.String("aliases", "", "a file of aliases to use, one a line")
+	trials := fs.Int("trials", 1000, "how many withdrawals (1 to 100000)")
+	if rest, err := fs.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("bench withdraw takes no arguments")
+	}
+	u, err := loopbackURL(*target)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
+		return usagef("--key and --aliases are required; --trials is 1 to 100000")
+	}
+	aliases, err := readAliases(*aliasFile)
+	if err != nil {
+		return err
+	}
+	call := apiCaller(ctx, u, *key)
+	type list struct {
+		Items []struct {
+			Reasons []string
+			Details *struct{ Brand string }
+		}
+	}
+	social := func(l list) bool {
+		for _, it := range l.Items {
+			for _, r := range it.Reasons {
+				if strings.Contains(r, " on social:") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var lat []time.Duration
+	unseen, leaked := 0, 0
+	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	var ack map[string]any
+	for i := 0; i < *trials; i++ {
+		a := aliases[rng.IntN(len(aliases))]
+		path := "/v1/identities/" + a + "/recommendations"
+		if err := call("PUT", "/v1/identities/"+a+"/consents/social_signals", []byte(`{"granted":true,"source":"bench"}`), &ack); err != nil {
+			return err
+		}
+		var l list
+		if err := call("GET", path+"?include=item&n=20", nil, &l); err != nil {
+			return err
+		}
+		brand := ""
+		for _, it := range slices.Backward(l.Items) {
+			if it.Details != nil && it.Details.Brand != "" {
+				brand = it.Details.Brand
+				break
+			}
+		}
+		if brand == "" {
+			continue
+		}
+		ev := fmt.Sprintf(`[{"alias":%q,"type":"social_follow","target":%q,"source":"social:bench"}]`, a, "brand:"+brand)
+		if err := call("POST", "/v1/events", []byte(ev), &ack); err != nil {
+			return err
+		}
+		if err := call("GET", path+"?n=20", nil, &l); err != nil {
+			return err
+		}
+		if !social(l) {
+			unseen++ // the follow did not make the list; nothing to withdraw from
+			continue
+		}
+		start := time.Now()
+		if err := call("PUT", "/v1/identities/"+a+"/consents/social_signals", []byte(`{"granted":false,"source":"bench"}`), &ack); err != nil {
+			return err
+		}
+		if err := call("GET", path+"?n=20", nil, &l); err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(start))
+		if social(l) {
+			leaked++
+		}
+	}
+	if len(lat) == 0 {
+		return fmt.Errorf("no trial got as far as a withdrawal (%d follows never showed in the list)", unseen)
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return percentile(lat, p) }
+	fmt.Fprintf(stdout, "%d withdrawals (%d trials skipped: the follow did not reach the top 20): the very next list used no social signal in %d\n", len(lat), unseen, len(lat)-leaked)
+	fmt.Fprintf(stdout, "withdrawal sent → next list received  p50 %.2f ms  p99 %.2f ms  max %.2f ms\n", q(0.5), q(0.99), q(1))
+	if leaked > 0 {
+		return fmt.Errorf("%d lists still used social signals after a withdrawal", leaked)
+	}
+	return nil
+}
