@@ -21,6 +21,8 @@ type People interface {
 	Links(ctx context.Context, id engine.IdentityID) ([]engine.Link, error)
 	PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) (engine.Identity, error)
 	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
+	PutPreferences(ctx context.Context, a engine.Alias, p engine.Preferences, now time.Time) (engine.Identity, error)
+	Preferences(ctx context.Context, id engine.IdentityID) (engine.Preferences, bool, error)
 }
 
 // Consent is the consent gate as the API uses it.
@@ -259,6 +261,56 @@ func (s *Server) listConsents(c *gin.Context) {
 	}
 	c.Header("Cache-Control", "private, no-store")
 	c.PureJSON(http.StatusOK, gin.H{"effective": toConsentJSON(s.Consent.Effective(&p, history, time.Now().UTC())), "history": toConsentJSON(history)})
+}
+
+func (s *Server) putPreferences(c *gin.Context) {
+	a, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	p, errs := engine.ParsePreferences(body)
+	if len(errs) > 0 {
+		s.fail(c, &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs})
+		return
+	}
+	ctx := c.Request.Context()
+	now := time.Now().UTC()
+	who, err := s.People.PutPreferences(ctx, a, p, now)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.forget(who.ID)
+	p.UpdatedAt = now
+	c.PureJSON(http.StatusOK, p)
+}
+
+func (s *Server) getPreferences(c *gin.Context) {
+	a, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	id, err := s.Events.ResolveAlias(ctx, a)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	p, _, err := s.People.Preferences(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	p.Validate() // empty lists and maps, not null, for a person who set none
+	c.Header("Cache-Control", "private, no-store")
+	c.PureJSON(http.StatusOK, p)
 }
 
 // forget drops the serving state of identities whose data just changed

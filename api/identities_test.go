@@ -159,3 +159,37 @@ func TestSocialSignalsNeedConsent(t *testing.T) {
 	e.do("PUT", "/v1/identities/customer:eu/consents/cross_device", e.keys[engine.RoleStorefront], strings.NewReader(`{"granted":false}`))
 	e.post("/v1/identities/customer:eu/links", engine.RoleStorefront, `{"alias":"anon:phone"}`, http.StatusForbidden)
 }
+
+func TestPreferences(t *testing.T) {
+	e := newEnv(t)
+	e.post("/v1/events", engine.RoleIngest, `{"alias":"customer:1","type":"view","item":"A"}`, 200)
+	put := func(body string) response {
+		return e.do("PUT", "/v1/identities/customer:1/preferences", e.keys[engine.RoleStorefront], strings.NewReader(body))
+	}
+	for body, want := range map[string]string{
+		`{"favourite_brands":["Acme"],"excluded_brands":["Acme"]}`: `"field":"excluded_brands"`,
+		`{"communication":{"pigeon":true}}`:                        `"field":"communication"`,
+		`{"favourite_categories":[" "]}`:                           `"field":"favourite_categories"`,
+		`{"sizes":{"shoes":""}}`:                                   `"field":"sizes"`,
+		`{"colour":"red"}`:                                         "colour",
+		`[]`:                                                       "object",
+	} {
+		if r := put(body); r.status != 400 || !strings.Contains(string(r.body), want) {
+			t.Errorf("%s: %d %s, want 400 with %s", body, r.status, r.body, want)
+		}
+	}
+	if r := e.do("PUT", "/v1/identities/customer:404/preferences", e.keys[engine.RoleStorefront], strings.NewReader(`{}`)); r.status != 404 {
+		t.Errorf("unknown alias: %d", r.status)
+	}
+	r := e.do("GET", "/v1/identities/customer:1/preferences", e.keys[engine.RoleStorefront], nil)
+	if r.status != 200 || !strings.Contains(string(r.body), `"favourite_brands":[]`) {
+		t.Fatalf("before any: %d %s", r.status, r.body)
+	}
+	if r := put(`{"favourite_brands":["Acme"," Acme "],"sizes":{"shoes":"42"},"communication":{"email":false,"sms":true}}`); r.status != 200 {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/identities/customer:1/preferences", e.keys[engine.RoleStorefront], nil)
+	if !strings.Contains(string(r.body), `"favourite_brands":["Acme"]`) || !strings.Contains(string(r.body), `"sizes":{"shoes":"42"}`) || !strings.Contains(string(r.body), `"sms":true`) {
+		t.Fatalf("get: %s", r.body)
+	}
+}

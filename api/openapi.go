@@ -211,6 +211,10 @@ var schemas = map[string]any{
 		"requested_at": map[string]any{"type": "string", "format": "date-time"}, "completed_at": map[string]any{"type": "string", "format": "date-time"},
 		"held":    map[string]any{"type": "object", "additionalProperties": integer(), "description": "per layer, at the request"},
 		"removed": map[string]any{"type": "object", "additionalProperties": integer(), "description": "per layer, by the erasure job"}}),
+	"Preferences": obj(nil, map[string]any{"favourite_categories": arrayOf(str("")), "favourite_brands": arrayOf(str("")),
+		"excluded_categories": arrayOf(str("never recommended, nor anything below them")), "excluded_brands": arrayOf(str("never recommended")),
+		"sizes": stringMap(), "communication": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "boolean"}, "description": "email, sms, push, post or phone"},
+		"updated_at": map[string]any{"type": "string", "format": "date-time", "readOnly": true}}),
 	"ModelList": obj(nil, map[string]any{"serving": str("the serving version id"), "versions": arrayOf(obj(nil, map[string]any{
 		"id": str(""), "created_at": map[string]any{"type": "string", "format": "date-time"}, "status": str("promoted or candidate"),
 		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},

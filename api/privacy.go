@@ -55,6 +55,12 @@ func (s *Server) exportIdentity(c *gin.Context) {
 			own = append(own, ev)
 		}
 	}
+	prefs, _, err := s.People.Preferences(ctx, p.ID)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	prefs.Validate() // empty lists rather than null for a person who set none
 	var vector *engine.FeatureVector
 	if v, err := s.Privacy.Vector(ctx, p.ID); err == nil {
 		vector = &v
@@ -82,6 +88,7 @@ func (s *Server) exportIdentity(c *gin.Context) {
 		"links":          linkOut,
 		"events":         nonNil(own),
 		"social_signals": nonNil(social),
+		"preferences":    prefs,
 		"feature_vector": vector,
 	})
 }

@@ -144,6 +144,8 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/identities/:alias/export", privacy, "Everything held about a person as one JSON document: aliases, consents with history, links, events, social signals, feature vector with provenance.", s.exportIdentity, opDoc{response: "Export"}},
 		{"DELETE", "/v1/identities/:alias", privacy, "Erase a person: 202 with a receipt; their aliases stop resolving at once and the erasure job removes every layer.", s.deleteIdentity, opDoc{response: "Erasure"}},
 		{"GET", "/v1/erasures/:id", privacy, "An erasure receipt: status and, per layer, what was held and what was removed.", s.getErasure, opDoc{response: "Erasure"}},
+		{"PUT", "/v1/identities/:alias/preferences", privacy, "Set a person's preferences (the whole document): favourite and excluded categories and brands, sizes, communication channels. Exclusions are hard filters, favourites are boosted.", s.putPreferences, opDoc{request: "Preferences", response: "Preferences"}},
+		{"GET", "/v1/identities/:alias/preferences", readers, "A person's preferences (empty lists when they set none).", s.getPreferences, opDoc{response: "Preferences"}},
 		{"PUT", "/v1/identities/:alias/consents/:purpose", all, "Record a consent decision (personalization, social_signals, cross_device, analytics); a withdrawal takes effect before the response.", s.putConsent, opDoc{request: "ConsentRequest", response: "ConsentResult"}},
 		{"GET", "/v1/identities/:alias/consents", readers, "The consent in force per purpose, and every decision on record.", s.listConsents, opDoc{response: "ConsentList"}},
 		{"PUT", "/v1/items", feeders, "Upsert a batch of up to 10,000 catalog items (JSON array or NDJSON); all or nothing.", s.putItems, opDoc{request: "ItemBatch", response: "PutItemsResult"}},

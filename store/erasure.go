@@ -167,7 +167,7 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 		removed["dedup_keys"] = 0
 		for i, alias := range r.Aliases {
 			stream := r.streams[i]
-			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream} {
+			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream, prefixPreferences} {
 				drop = append(drop, streamKey(table, stream))
 			}
 			// An alias taken up again since the request (a new visitor

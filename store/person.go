@@ -50,5 +50,11 @@ func countHeld(txn *badger.Txn, r *record) (map[string]int, error) {
 	if _, err := txn.Get(vectorKey(r.ID)); err == nil {
 		out["vectors"] = 1
 	}
+	out["preferences"] = 0
+	for _, stream := range r.streams {
+		if _, err := txn.Get(streamKey(prefixPreferences, stream)); err == nil {
+			out["preferences"]++
+		}
+	}
 	return out, nil
 }

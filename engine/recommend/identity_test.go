@@ -119,3 +119,37 @@ func TestLinkBringsTheAnonymousSessionAlongAndUnlinkTakesItBack(t *testing.T) {
 		t.Fatalf("the session lost its history: step %s", anon.Step)
 	}
 }
+
+func TestPreferencesBeatInferredInterest(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Gate = features.NewGate(engine.DefaultConsentPolicy())
+	ctx := context.Background()
+	brand := e.commonBrand()
+	who := "customer:prefs-1"
+	e.add(engine.Event{Alias: alias(t, who), Type: engine.EventSocialFollow, Target: "brand:" + brand, Source: "social:instagram", Quantity: 1, Time: e.now.Add(-time.Hour), Region: "US-NY"})
+	before := e.recommend(who, recommend.Request{N: 10, AvailableOnly: true})
+	if !strings.Contains(reasonsOf(before), "you follow brand "+brand) {
+		t.Fatalf("the follow is not used:\n%s", reasonsOf(before))
+	}
+	// Excluding the brand they follow: explicit beats inferred.
+	id, _ := e.db.ResolveAlias(ctx, alias(t, who))
+	if _, err := e.db.PutPreferences(ctx, alias(t, who), engine.Preferences{ExcludedBrands: []string{brand}}, e.now); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Forget(id)
+	for _, it := range e.recommend(who, recommend.Request{N: 20, AvailableOnly: true}).Items {
+		if e.item(it.Item).Brand == brand {
+			t.Fatalf("%s of the excluded brand %s was recommended", it.Item, brand)
+		}
+	}
+	// A favourite category lifts its items and says so.
+	cat := e.item(before.Items[len(before.Items)-1].Item).Category
+	if _, err := e.db.PutPreferences(ctx, alias(t, who), engine.Preferences{FavouriteCategories: []string{cat}}, e.now); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Forget(id)
+	fav := e.recommend(who, recommend.Request{N: 10, AvailableOnly: true})
+	if !strings.Contains(reasonsOf(fav), "in "+cat+", a favourite category of yours") || e.item(fav.Items[0].Item).Category != cat {
+		t.Fatalf("favourite %s: %v\n%s", cat, ids(fav), reasonsOf(fav))
+	}
+}

@@ -25,6 +25,7 @@ type Store interface {
 	ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error)
 	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
 	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
+	Preferences(ctx context.Context, id engine.IdentityID) (engine.Preferences, bool, error)
 	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
 }
 
@@ -206,7 +207,7 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 		sc = scoreAll(t, p, ctxItem, st.social, ws)
 	}
 	step := sc.step
-	ranked := s.rank(t, cat, sc, req, skip)
+	ranked := s.rank(t, cat, st, sc, req, skip)
 	res.Step, res.Items = string(step), []Item{}
 	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, part: sc.part, ctxItem: ctxItem}
 	for _, r := range ranked {
@@ -244,11 +245,16 @@ func (s *Service) filter(t *model.Trained, cat *catalog, st *state, req Request,
 	for _, b := range req.Brands {
 		brands[b] = true
 	}
+	prefs := &st.prefs
 	return func(i int32) bool {
 		if bought[i] || excluded[i] {
 			return true
 		}
 		m := cat.meta[i]
+		if m != nil && (slices.Contains(prefs.ExcludedBrands, m.Brand) ||
+			slices.ContainsFunc(prefs.ExcludedCategories, func(c string) bool { return inCategory(m.Category, c) })) {
+			return true // the person said never: explicit beats inferred
+		}
 		if m == nil {
 			// Unknown to the catalog: only filters on a known attribute drop it.
 			return len(req.Categories) > 0 || len(brands) > 0 || req.MinPrice > 0 || req.MaxPrice > 0
@@ -278,21 +284,37 @@ type ranked struct {
 	why   []string
 }
 
-// rank applies boosts, diversity and pins, and cuts the page.
-func (s *Service) rank(t *model.Trained, cat *catalog, sc scoring, req Request, skip func(int32) bool) []ranked {
+// favouriteBoost multiplies the score of an item of a favourite brand or
+// category.
+const favouriteBoost = 1.5
+
+// rank applies boosts (rules, then the person's favourites), diversity and
+// pins, and cuts the page.
+func (s *Service) rank(t *model.Trained, cat *catalog, st *state, sc scoring, req Request, skip func(int32) bool) []ranked {
 	rules := s.Rules
+	prefs := &st.prefs
 	want := req.Offset + req.N
 	// Boosts first: they may reorder, so take a wider pool than the page.
 	poolSize := want
-	if rules != nil {
+	if rules != nil || len(prefs.FavouriteBrands)+len(prefs.FavouriteCategories) > 0 {
 		poolSize = want*4 + 50
 	}
 	pool := sc.best(poolSize, skip)
 	list := make([]ranked, 0, len(pool))
 	for _, c := range pool {
-		f, why := rules.boostOf(cat.meta[c.Item])
+		m := cat.meta[c.Item]
+		f, why := rules.boostOf(m)
 		if f == 0 {
 			continue
+		}
+		if m != nil {
+			if slices.Contains(prefs.FavouriteBrands, m.Brand) {
+				f *= favouriteBoost
+				why = append(why, "from "+m.Brand+", a favourite brand of yours")
+			} else if k := slices.IndexFunc(prefs.FavouriteCategories, func(c string) bool { return inCategory(m.Category, c) }); k >= 0 {
+				f *= favouriteBoost
+				why = append(why, "in "+prefs.FavouriteCategories[k]+", a favourite category of yours")
+			}
 		}
 		list = append(list, ranked{item: c.Item, score: c.Score * f, why: why})
 	}

@@ -30,6 +30,8 @@ type state struct {
 	social        map[int32]model.Interest
 	signals       []engine.Event
 	socialConsent engine.Consent
+
+	prefs engine.Preferences // what the person chose in the preference centre
 }
 
 type purchase struct {
@@ -227,6 +229,9 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 		events, consent = s.Gate.Usable(&p, history, events, time.Now())
 	}
 	st := buildState(l, id, p.Region, events, s.maxHistory())
+	if st.prefs, _, err = s.Store.Preferences(ctx, id); err != nil {
+		return nil, err
+	}
 	if s.Gate != nil && consent.Granted {
 		cat, err := s.catalogFor(ctx, l)
 		if err != nil {
