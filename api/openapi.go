@@ -215,6 +215,13 @@ var schemas = map[string]any{
 		"excluded_categories": arrayOf(str("never recommended, nor anything below them")), "excluded_brands": arrayOf(str("never recommended")),
 		"sizes": stringMap(), "communication": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "boolean"}, "description": "email, sms, push, post or phone"},
 		"updated_at": map[string]any{"type": "string", "format": "date-time", "readOnly": true}}),
+	"Explanation": obj(nil, map[string]any{"recommendation_id": str(""), "served_at": map[string]any{"type": "string", "format": "date-time"},
+		"model_version": str(""), "step": str(""), "placement": str(""),
+		"signals": arrayOf(obj(nil, map[string]any{"source": str("events or social:<provider>"), "kind": str("history or the social event type"),
+			"target": str(""), "time": map[string]any{"type": "string", "format": "date-time"}, "count": integer(), "consent": ref("Consent")})),
+		"items": arrayOf(obj(nil, map[string]any{"item": str(""), "rank": integer(), "score": num(""),
+			"parts": map[string]any{"type": "object", "additionalProperties": num(""), "description": "item-to-item, als, seasonal, trending, context, social"},
+			"boost": num("rules and favourites; 1 for none"), "signals": arrayOf(integer()), "reasons": arrayOf(str(""))}))}),
 	"ModelList": obj(nil, map[string]any{"serving": str("the serving version id"), "versions": arrayOf(obj(nil, map[string]any{
 		"id": str(""), "created_at": map[string]any{"type": "string", "format": "date-time"}, "status": str("promoted or candidate"),
 		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"rapport/engine"
+	"rapport/engine/recommend"
 )
 
 // Privacy is what export and erasure read and do.
@@ -85,12 +86,21 @@ func (s *Server) exportIdentity(c *gin.Context) {
 			"effective": toConsentJSON(s.Consent.Effective(&p, history, now)),
 			"history":   toConsentJSON(history),
 		},
-		"links":          linkOut,
-		"events":         nonNil(own),
-		"social_signals": nonNil(social),
-		"preferences":    prefs,
-		"feature_vector": vector,
+		"links":                  linkOut,
+		"events":                 nonNil(own),
+		"social_signals":         nonNil(social),
+		"preferences":            prefs,
+		"recent_recommendations": s.recent(p.ID),
+		"feature_vector":         vector,
 	})
+}
+
+// recent lists the recommendations served to id that serving holds.
+func (s *Server) recent(id engine.IdentityID) []recommend.Served {
+	if s.Recommender == nil {
+		return []recommend.Served{}
+	}
+	return s.Recommender.Recent(id)
 }
 
 func nonNil(evs []engine.Event) []engine.Event {
@@ -113,7 +123,9 @@ func (s *Server) deleteIdentity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.forget(receipt.Identity)
+	if s.Recommender != nil {
+		s.Recommender.Erase(receipt.Identity)
+	}
 	c.Header("Location", "/v1/erasures/"+receipt.ID)
 	c.PureJSON(http.StatusAccepted, receipt)
 }

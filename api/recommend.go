@@ -23,6 +23,9 @@ type Recommender interface {
 	ItemDetails(ctx context.Context, id string) *engine.Item
 	Observe(ctx context.Context, events []engine.Event) error
 	Forget(ids ...engine.IdentityID)
+	Erase(ids ...engine.IdentityID)
+	Explain(ctx context.Context, a engine.Alias, recommendationID string) (recommend.Explanation, error)
+	Recent(id engine.IdentityID) []recommend.Served
 	ObserveItems(ctx context.Context, items []engine.Item) error
 }
 
@@ -120,6 +123,27 @@ func (q *query) err() error {
 
 var recommendParams = []string{"n", "offset", "category", "brand", "exclude_category", "exclude", "min_price", "max_price",
 	"available_only", "context_item", "placement", "include_purchased", "include"}
+
+// explain breaks down a list served earlier.
+func (s *Server) explain(c *gin.Context) {
+	alias, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	id := c.Param("rid")
+	if !strings.HasPrefix(id, "rec_") || len(id) > 64 {
+		s.fail(c, fieldError("recommendation_id", "must be the recommendation_id of a list, such as rec_0123456789abcdef01234567"))
+		return
+	}
+	ex, err := s.Recommender.Explain(c.Request.Context(), alias, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.noSharedCache(c)
+	c.PureJSON(http.StatusOK, ex)
+}
 
 func (s *Server) recommendations(c *gin.Context) {
 	alias, err := pathAlias(c)

@@ -153,3 +153,74 @@ func TestPreferencesBeatInferredInterest(t *testing.T) {
 		t.Fatalf("favourite %s: %v\n%s", cat, ids(fav), reasonsOf(fav))
 	}
 }
+
+func TestExplainBreaksDownAServedList(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Gate = features.NewGate(engine.DefaultConsentPolicy())
+	ctx := context.Background()
+	brand := e.commonBrand()
+	who := alias(t, "customer:explain-1")
+	seed := e.recommend("anon:nobody", recommend.Request{N: 1, AvailableOnly: true}).Items[0].Item
+	e.add(engine.Event{Alias: who, Type: engine.EventView, Item: seed, Quantity: 1, Time: e.now.Add(-2 * time.Hour), Region: "US-CA"},
+		engine.Event{Alias: who, Type: engine.EventSocialFollow, Target: "brand:" + brand, Source: "social:instagram", Quantity: 1, Time: e.now.Add(-time.Hour), Region: "US-CA"})
+	res := e.recommend(who.String(), recommend.Request{N: 10, AvailableOnly: true, Placement: "home"})
+	ex, err := e.svc.Explain(ctx, who, res.RecommendationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Step != res.Step || len(ex.Items) != len(res.Items) || ex.Placement != "home" {
+		t.Fatalf("explanation %+v of %+v", ex, res)
+	}
+	social := -1
+	for k, s := range ex.Signals {
+		if s.Source == "social:instagram" && s.Target == "brand:"+brand && s.Consent != nil && s.Consent.Granted && s.Consent.Default {
+			social = k
+		}
+	}
+	if social < 0 || ex.Signals[0].Kind != "history" || ex.Signals[0].Count != 1 {
+		t.Fatalf("signals %+v", ex.Signals)
+	}
+	usesSocial := false
+	for k, it := range ex.Items {
+		if it.Item != res.Items[k].Item || it.Score != res.Items[k].Score {
+			t.Fatalf("item %d: %+v vs %+v", k, it, res.Items[k])
+		}
+		sum := 0.0
+		for _, v := range it.Parts {
+			sum += v
+		}
+		if d := sum*it.Boost - it.Score; d > 1e-9*max(1, it.Score) || d < -1e-9*max(1, it.Score) {
+			t.Errorf("%s: parts %v × boost %v = %v, score %v", it.Item, it.Parts, it.Boost, sum*it.Boost, it.Score)
+		}
+		if slices.Contains(it.Signals, social) {
+			usesSocial = it.Parts["social"] > 0
+		}
+	}
+	if !usesSocial {
+		t.Fatalf("no item credits the follow: %+v", ex.Items)
+	}
+	// The same list again, from the cache, is a new list to explain.
+	again := e.recommend(who.String(), recommend.Request{N: 10, AvailableOnly: true, Placement: "home"})
+	if _, err := e.svc.Explain(ctx, who, again.RecommendationID); err != nil {
+		t.Fatalf("a cached list: %v", err)
+	}
+	if recent := e.svc.Recent(mustID(t, e, who)); len(recent) != 2 || recent[1].RecommendationID != again.RecommendationID {
+		t.Fatalf("recent %+v", recent)
+	}
+	if _, err := e.svc.Explain(ctx, who, "rec_000000000000000000000000"); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("unknown list: %v", err)
+	}
+	e.add(engine.Event{Alias: who, Type: engine.EventView, Item: res.Items[0].Item, Quantity: 1, Time: e.now.Add(-time.Minute)})
+	if _, err := e.svc.Explain(ctx, who, res.RecommendationID); engine.ErrorCode(err) != engine.CodeConflict {
+		t.Fatalf("after a new event: %v", err)
+	}
+}
+
+func mustID(t *testing.T, e *env, a engine.Alias) engine.IdentityID {
+	t.Helper()
+	id, err := e.db.ResolveAlias(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}

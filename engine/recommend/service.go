@@ -185,10 +185,35 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	}
 	key := req.key()
 	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Placement: req.Placement}
+	sv := served{id: res.RecommendationID, at: time.Now().UTC(), req: req, version: l.VersionID(), epoch: epoch, catalog: gen}
 	if c, ok := s.cached(id, epoch, key, l.VersionID(), gen); ok {
 		res.Step, res.Items = c.step, slices.Clone(c.items)
+		s.noteServed(id, sv, res.Items)
 		return res, nil
 	}
+	r := s.compute(l, cat, st, req)
+	defer r.release()
+	res.Step, res.Items = string(r.step), []Item{}
+	for _, rk := range r.ranked {
+		reasons := slices.Concat(rk.why, r.ex.reasons(rk.item)) // rules first: they decided
+		res.Items = append(res.Items, Item{Item: l.Trained.Items[rk.item], Rank: len(res.Items) + 1 + req.Offset, Score: rk.score, Reasons: reasons})
+	}
+	s.keep(id, epoch, key, cachedList{version: l.VersionID(), catalog: gen, step: res.Step, items: slices.Clone(res.Items)})
+	s.noteServed(id, sv, res.Items)
+	return res, nil
+}
+
+// ranking is one computed list with what explains it; release returns
+// its scratch memory, after which ex may no longer be used.
+type ranking struct {
+	step    model.Step
+	ranked  []ranked
+	ex      *explainer
+	release func()
+}
+
+// compute scores, filters and ranks a list for state st.
+func (s *Service) compute(l *model.Loaded, cat *catalog, st *state, req Request) ranking {
 	t := l.Trained
 	p := st.profile(t)
 	ctxItem := int32(-1)
@@ -199,23 +224,16 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	}
 	skip := s.filter(t, cat, st, req, ctxItem)
 	var sc scoring
+	release := func() {}
 	if t.Ranker.ALS.Indexed() {
 		sc = scoreCandidates(t, p, ctxItem, st.social)
 	} else {
 		ws := s.workspace(len(t.Items))
-		defer s.workspaces.Put(ws)
+		release = func() { s.workspaces.Put(ws) }
 		sc = scoreAll(t, p, ctxItem, st.social, ws)
 	}
-	step := sc.step
-	ranked := s.rank(t, cat, st, sc, req, skip)
-	res.Step, res.Items = string(step), []Item{}
-	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: step, part: sc.part, ctxItem: ctxItem}
-	for _, r := range ranked {
-		reasons := slices.Concat(r.why, ex.reasons(r.item)) // rules first: they decided
-		res.Items = append(res.Items, Item{Item: t.Items[r.item], Rank: len(res.Items) + 1 + req.Offset, Score: r.score, Reasons: reasons})
-	}
-	s.keep(id, epoch, key, cachedList{version: l.VersionID(), catalog: gen, step: res.Step, items: slices.Clone(res.Items)})
-	return res, nil
+	ex := &explainer{s: s, t: t, cat: cat, p: p, st: st, step: sc.step, part: sc.part, ctxItem: ctxItem}
+	return ranking{step: sc.step, ranked: s.rank(t, cat, st, sc, req, skip), ex: ex, release: release}
 }
 
 // key identifies a request's list: everything that shapes it.
@@ -281,6 +299,7 @@ func (s *Service) filter(t *model.Trained, cat *catalog, st *state, req Request,
 type ranked struct {
 	item  int32
 	score float64
+	boost float64 // the factor rules and favourites applied (1: none)
 	why   []string
 }
 
@@ -316,7 +335,7 @@ func (s *Service) rank(t *model.Trained, cat *catalog, st *state, sc scoring, re
 				why = append(why, "in "+prefs.FavouriteCategories[k]+", a favourite category of yours")
 			}
 		}
-		list = append(list, ranked{item: c.Item, score: c.Score * f, why: why})
+		list = append(list, ranked{item: c.Item, score: c.Score * f, boost: f, why: why})
 	}
 	sort.SliceStable(list, func(i, j int) bool { return list[i].score > list[j].score })
 	if rules != nil && rules.Diversity.MaxPerCategory > 0 {
@@ -343,7 +362,7 @@ func (s *Service) rank(t *model.Trained, cat *catalog, st *state, sc scoring, re
 			}
 			list = slices.DeleteFunc(list, func(r ranked) bool { return r.item == i })
 			pos := min(pin.Position-1, len(list))
-			list = slices.Insert(list, pos, ranked{item: i, score: sc.scoreOf(i), why: []string{"pinned for placement " + req.Placement}})
+			list = slices.Insert(list, pos, ranked{item: i, score: sc.scoreOf(i), boost: 1, why: []string{"pinned for placement " + req.Placement}})
 		}
 	}
 	if req.Offset >= len(list) {

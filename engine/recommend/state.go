@@ -125,9 +125,10 @@ func (s *state) add(t *model.Trained, events []engine.Event, maxHistory int) {
 // an epoch that every observed write to the identity bumps, so a state
 // built from a store read that a newer write overtook is never cached.
 type entry struct {
-	st    *state
-	epoch uint64
-	lists map[string]cachedList // finished lists for this state, by request
+	st     *state
+	epoch  uint64
+	lists  map[string]cachedList // finished lists for this state, by request
+	served []served              // the last lists served, oldest first
 }
 
 // cachedList is a ranked, explained list kept for identical requests until
@@ -289,6 +290,19 @@ func (s *Service) Forget(ids ...engine.IdentityID) {
 		}
 		e.epoch++
 		e.st, e.lists = nil, nil
+	}
+}
+
+// Erase drops everything serving holds of ids, the lists served to them
+// included: after an erasure request.
+func (s *Service) Erase(ids ...engine.IdentityID) {
+	s.Forget(ids...)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		if e := s.entries[id]; e != nil {
+			e.served = nil
+		}
 	}
 }
 
