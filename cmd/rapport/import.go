@@ -9,17 +9,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
 	"rapport/engine"
 	"rapport/engine/importer"
+	"rapport/features"
 	"rapport/store"
 )
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "events" && args[0] != "items") {
-		return usagef("import needs what to import: rapport import events FILE, or rapport import items FILE")
+	if len(args) == 0 || !slices.Contains([]string{"events", "items", "social", "consents"}, args[0]) {
+		return usagef("import needs what to import: rapport import events|items|social|consents FILE")
 	}
 	what := args[0]
 	fs := newFlagSet("import "+what, "import "+what+" FILE [flags]", stderr)
@@ -28,6 +31,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	strict := fs.Bool("strict", false, "check every row first and import nothing if any is bad")
 	rejects := fs.String("rejects", "", "write rejected rows with their reasons to this file")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	policyFile := addPolicyFlag(fs)
 	rest, err := fs.parse(args[1:])
 	if err != nil {
 		return err
@@ -35,25 +39,42 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(rest) != 1 {
 		return usagef("import %s takes one FILE", what)
 	}
-	fields := importer.EventFields
-	if what == "items" {
-		fields = importer.ItemFields
-	}
+	fields := map[string][]string{"events": importer.EventFields, "social": importer.EventFields, "items": importer.ItemFields, "consents": importer.ConsentFields}[what]
 	opts, err := src.options(rest[0], fields)
 	if err != nil {
 		return err
 	}
 	opts.Strict = *strict
-	do := importer.Events
-	if what == "items" {
+	policy, err := loadPolicy(*policyFile)
+	if err != nil {
+		return err
+	}
+	var do importFunc
+	switch what {
+	case "events":
+		do = importer.Events
+	case "items":
 		do = importer.Items
+	case "social":
+		if opts.Type == "" && opts.Map["type"] == "" {
+			opts.Type = engine.EventSocialFollow
+		}
+		if !strings.HasPrefix(opts.Source, "social:") && opts.Map["source"] == "" {
+			return usagef("import social needs --source social:<provider> (or a source column)")
+		}
+		do = importer.Events
+	case "consents":
+		do = func(ctx context.Context, r io.Reader, w importer.Writer, opts importer.Options) (importer.Summary, error) {
+			return importer.Consents(ctx, r, w.(importer.ConsentWriter), opts)
+		}
 	}
 	db, err := openStore(g, false) // first, so a running server is reported before any work
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	sum, err := importInto(ctx, db, rest[0], do, opts, *rejects, stderr)
+	gate := &gatedWriter{db: db, gate: features.NewGate(policy), socialOnly: what == "social", ctx: ctx}
+	sum, err := importInto(ctx, db, rest[0], do, gate, opts, *rejects, stderr)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -63,14 +84,15 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return printSummary(stdout, what, sum, time.Since(start), *g.data, *asJSON)
 }
 
-// importInto runs the import into db: with --strict, a dry pass over the
-// whole file first; then the real pass through a bulk Loader.
-func importInto(ctx context.Context, db *store.DB, path string, do importFunc, opts importer.Options, rejects string, stderr io.Writer) (importer.Summary, error) {
+// importInto runs the import into db through gate: with --strict, a dry
+// pass over the whole file first; then the real pass through a bulk Loader.
+func importInto(ctx context.Context, db *store.DB, path string, do importFunc, gate *gatedWriter, opts importer.Options, rejects string, stderr io.Writer) (importer.Summary, error) {
 	if opts.Strict {
 		if path == "-" {
 			return importer.Summary{}, usagef("--strict needs a file it can read twice, not standard input")
 		}
-		if _, err := importRun(ctx, path, do, importer.Discard, opts, stderr); err != nil {
+		gate.w = dryRun{}
+		if _, err := importRun(ctx, path, do, gate, opts, stderr); err != nil {
 			return importer.Summary{}, err
 		}
 		opts.Strict = false
@@ -84,7 +106,8 @@ func importInto(ctx context.Context, db *store.DB, path string, do importFunc, o
 		opts.Rejects = f
 	}
 	loader := db.NewLoader()
-	sum, err := importRun(ctx, path, do, loader, opts, stderr)
+	gate.w = loader
+	sum, err := importRun(ctx, path, do, gate, opts, stderr)
 	if err != nil {
 		loader.Cancel()
 		return sum, err

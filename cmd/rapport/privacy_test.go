@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -145,5 +146,51 @@ func TestBenchWithdraw(t *testing.T) {
 	out := rapport(t, "bench", "withdraw", "--url", srv.url, "--key", key, "--aliases", aliases, "--trials", "5")
 	if !strings.Contains(out, "the very next list used no social signal in 5") || !strings.Contains(out, "p99") {
 		t.Fatalf("bench withdraw:\n%s", out)
+	}
+}
+
+func TestImportConsentsAndSocial(t *testing.T) {
+	data := t.TempDir()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	events := write("events.csv", "customer,sku,when,region\n1,A,2026-01-01T10:00:00Z,EU-DE\n2,B,2026-01-02T10:00:00Z,EU-FR\n3,C,2026-01-02T11:00:00Z,US-NY\n")
+	consents := write("consents.csv", "cid,what,decision,at\n1,social_signals,yes,2026-02-01T00:00:00Z\n2,social_signals,no,2026-02-01T00:00:00Z\n9,social_signals,yes,2026-02-01T00:00:00Z\n1,marketing,yes,2026-02-01T00:00:00Z\n1,analytics,maybe,2026-02-01T00:00:00Z\n")
+	social := write("social.csv", "user,follows,at\n1,brand:Acme,2026-03-01T00:00:00Z\n2,brand:Acme,2026-03-01T00:00:00Z\n3,category:Toys,2026-03-01T00:00:00Z\n")
+	rapport(t, "import", "events", events, "--data", data, "--map", "identity=customer,item=sku,time=when", "--identity-kind", "customer", "--type", "purchase")
+	out := rapport(t, "import", "consents", consents, "--data", data, "--map", "identity=cid,purpose=what,granted=decision,time=at", "--identity-kind", "customer", "--source", "cmp", "--json")
+	var sum struct {
+		Imported int
+		Skipped  map[string]int
+	}
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Imported != 2 || sum.Skipped["unknown identity"] != 1 || sum.Skipped["invalid purpose"] != 1 || sum.Skipped["invalid granted"] != 1 {
+		t.Fatalf("consents: %s", out)
+	}
+	// Follows of things and of friends; customer 2 said no, 3 is in the US
+	// (allowed until withdrawn), 1 said yes.
+	out = rapport(t, "import", "social", social, "--data", data, "--map", "identity=user,target=follows,time=at", "--identity-kind", "customer", "--source", "social:facebook", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Imported != 2 || sum.Skipped["no social_signals consent"] != 1 {
+		t.Fatalf("social things: %s", out)
+	}
+	friends := write("friends.csv", "user,friend,at\n1,2,2026-03-02T00:00:00Z\n1,1,2026-03-02T00:00:00Z\n")
+	out = rapport(t, "import", "social", friends, "--data", data, "--map", "identity=user,friend=friend,time=at", "--identity-kind", "customer", "--source", "social:facebook", "--json")
+	if err := json.Unmarshal([]byte(out), &sum); err != nil || sum.Imported != 1 || sum.Skipped["invalid friend"] != 1 {
+		t.Fatalf("social friends: %s", out)
+	}
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"import", "social", social, "--data", data, "--map", "identity=user,target=follows,time=at"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "--source social:") {
+		t.Fatalf("social without a source: %d %s", code, stderr.String())
+	}
+	key := createKey(t, data, "data")
+	srv := startServer(t, data)
+	for who, want := range map[string]string{"customer:1": `"social_signals":2`, "customer:2": `"social_signals":0`, "customer:3": `"social_signals":1`} {
+		if status, body := call(t, "GET", srv.url+"/v1/identities/"+who, key, ""); status != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d %s, want %s", who, status, body, want)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"strings"
 	"time"
 
@@ -124,7 +123,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
-	policyFile := fs.String("consent-policy", "", "consent policy file (JSON: default and per-region purposes that apply without a decision; see README)")
+	policyFile := addPolicyFlag(fs)
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -161,13 +160,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if *policyFile != "" {
-		data, err := os.ReadFile(*policyFile)
+		policy, err := loadPolicy(*policyFile)
 		if err != nil {
-			return usagef("--consent-policy: %v", err)
-		}
-		policy, err := engine.ParseConsentPolicy(data)
-		if err != nil {
-			return usagef("--consent-policy: %v", err)
+			return err
 		}
 		s.ConsentPolicy = &policy
 	}

@@ -252,10 +252,21 @@ func (s *shopper) staple() {
 	}
 }
 
+// policy is the consent policy the demo shop runs under.
+var policy = engine.DefaultConsentPolicy()
+
 // social emits likes and follows from Instagram or Facebook: of items the
-// customer likes, their brands and their categories.
+// customer likes, their brands and their categories. Six in ten consent
+// to social signals; of the rest, those where the policy asks for opt-in
+// (the EU, the UK) send none, as ingestion would not store them.
 func (s *shopper) social() {
 	g, rng := s.g, s.rng
+	if rng.Float64() < 0.6 {
+		g.consents = append(g.consents, engine.Consent{Purpose: engine.PurposeSocial, Granted: true, Source: "web",
+			Time: s.at(s.join, hourly), PolicyVersion: "2026-01", Alias: s.alias})
+	} else if !policy.For(s.region.name, engine.PurposeSocial) {
+		return
+	}
 	providers := []string{"social:instagram", "social:facebook"}
 	if r := rng.Float64(); r < 0.5 {
 		providers = providers[:1]
@@ -295,12 +306,5 @@ func (s *shopper) social() {
 			followed = append(followed, ev.Target)
 		}
 		g.emit(ev)
-	}
-	// Most of them let the shop use what they like and follow; the rest
-	// never answer the consent banner (so in the EU and the UK their
-	// signals are not used).
-	if rng.Float64() < 0.6 {
-		g.consents = append(g.consents, engine.Consent{Purpose: engine.PurposeSocial, Granted: true, Source: "web",
-			Time: s.at(s.join, hourly), PolicyVersion: "2026-01", Alias: s.alias})
 	}
 }

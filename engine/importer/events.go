@@ -115,6 +115,9 @@ func (im *eventImport) mappedRow(r row) (*rejection, error) {
 
 func (im *eventImport) add(ev *engine.Event, id uint64) (*rejection, error) {
 	ok, err := im.w.AddEvent(ev, id)
+	if rej := skipped(err); rej != nil {
+		return rej, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("write event: %w", err)
 	}
@@ -188,6 +191,24 @@ func (im *eventImport) convert(f []string) (engine.Event, *rejection) {
 	}
 	if ev.Alias, err = engine.ParseAlias(identity); err != nil {
 		return ev, reject("invalid identity", "identity %q: %v", identity, err)
+	}
+	// A friend is another person: their alias, normalised like the
+	// identity's, is the signal's target.
+	if friend := c.get(f, "friend"); friend != "" {
+		if ev.Target != "" {
+			return ev, reject("friend and target", "a signal is about a person (friend) or a thing (target), not both")
+		}
+		if o.IdentityKind != "" && !strings.Contains(friend, ":") {
+			friend = o.IdentityKind + ":" + friend
+		}
+		a, err := engine.ParseAlias(friend)
+		if err != nil {
+			return ev, reject("invalid friend", "friend %q: %v", friend, err)
+		}
+		if a == ev.Alias {
+			return ev, reject("invalid friend", "a person cannot be their own friend")
+		}
+		ev.Target = a.String()
 	}
 	return ev, nil
 }

@@ -26,6 +26,22 @@ type Writer interface {
 	PutItem(it engine.Item) error
 }
 
+// Skip is an error a Writer returns to leave one record out as a rejected
+// row (counted under Key, with Reason in the rejects file) rather than stop
+// the import: a social signal without consent, a consent for nobody.
+type Skip struct{ Key, Reason string }
+
+func (s *Skip) Error() string { return s.Reason }
+
+// skipped turns a Writer's Skip into a rejection.
+func skipped(err error) *rejection {
+	var s *Skip
+	if errors.As(err, &s) {
+		return &rejection{key: s.Key, reason: s.Reason}
+	}
+	return nil
+}
+
 // Discard is a Writer that keeps nothing, for dry runs.
 var Discard Writer = discard{}
 
