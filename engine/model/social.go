@@ -1,6 +1,8 @@
 package model
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"rapport/engine"
@@ -24,19 +26,29 @@ const (
 	socialFollow    = 1.0
 	socialLike      = 0.5
 	socialNeighbour = 0.5
+	socialFriend    = 0.6
 	perTarget       = 50 // items a followed brand or category points at, its most popular
 )
 
 // SocialInterests turns a person's social signals — only ones the consent
 // gate let through — into interest per item: a liked item and its
-// item-to-item neighbours, and the most popular items of each brand or
-// category liked or followed. attrs gives an item's category and brand.
-// Signals aimed at people or topics point at no item.
-func (t *Trained) SocialInterests(signals []engine.Event, attrs func(item int32) (category, brand string)) map[int32]Interest {
+// item-to-item neighbours, the most popular items of each brand or
+// category liked or followed, and what followed friends bought lately
+// (friends[k]: the items of the person signal k follows, given only where
+// that person permits it too). attrs gives an item's category and brand.
+// Signals aimed at topics point at no item.
+func (t *Trained) SocialInterests(signals []engine.Event, attrs func(item int32) (category, brand string), friends map[int][]string) map[int32]Interest {
 	out := map[int32]Interest{}
 	note := func(i int32, w float64, signal int) {
 		if w > out[i].Weight {
 			out[i] = Interest{Weight: min(w, 1), Signal: signal}
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(friends)) {
+		for _, id := range friends[k] {
+			if i, ok := t.ItemIndex(id); ok {
+				note(i, socialFriend, k)
+			}
 		}
 	}
 	type target struct {

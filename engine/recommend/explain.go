@@ -175,6 +175,8 @@ func (s *Service) Explain(ctx context.Context, a engine.Alias, recommendationID 
 				target := ev.Target
 				if ev.Item != "" {
 					target = "item:" + ev.Item
+				} else if _, err := engine.ParseAlias(target); err == nil {
+					target = "a person you follow" // whose purchases they were is theirs to tell
 				}
 				at = len(out.Signals)
 				out.Signals = append(out.Signals, Signal{Source: ev.Source, Kind: string(ev.Type), Target: target, Time: ev.Time, Consent: &c})

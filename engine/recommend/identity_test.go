@@ -224,3 +224,29 @@ func mustID(t *testing.T, e *env, a engine.Alias) engine.IdentityID {
 	}
 	return id
 }
+
+func TestFriendsPurchasesOnlyWhereBothPermit(t *testing.T) {
+	e := newEnv(t)
+	e.svc.Gate = features.NewGate(engine.DefaultConsentPolicy())
+	ctx := context.Background()
+	// An item far down the list of someone in the same region, so only the
+	// friend can lift it.
+	e.add(engine.Event{Alias: alias(t, "customer:probe-1"), Type: engine.EventSocialFollow, Target: "topic:none", Source: "social:facebook", Quantity: 1, Time: e.now.Add(-time.Hour), Region: "US-CA"})
+	popular := e.recommend("customer:probe-1", recommend.Request{N: 60, AvailableOnly: true}).Items
+	x := popular[len(popular)-1].Item
+	me, friend := alias(t, "customer:me-1"), alias(t, "customer:friend-1")
+	e.add(engine.Event{Alias: friend, Type: engine.EventPurchase, Item: x, Quantity: 1, Time: e.now.Add(-2 * time.Hour), Region: "US-CA"},
+		engine.Event{Alias: me, Type: engine.EventSocialFollow, Target: friend.String(), Source: "social:facebook", Quantity: 1, Time: e.now.Add(-time.Hour), Region: "US-CA"})
+	res := e.recommend(me.String(), recommend.Request{N: 20, AvailableOnly: true})
+	if !slices.Contains(ids(res), x) || !strings.Contains(reasonsOf(res), "people you follow bought it on social:facebook") || strings.Contains(reasonsOf(res), friend.String()) {
+		t.Fatalf("the friend's purchase of %s: %v\n%s", x, ids(res), reasonsOf(res))
+	}
+	// The friend withdraws: my next list no longer uses their purchases.
+	if _, err := e.db.PutConsent(ctx, friend, engine.Consent{Purpose: engine.PurposeSocial, Granted: false, Source: "app", Time: e.now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Forget(mustID(t, e, friend))
+	if after := e.recommend(me.String(), recommend.Request{N: 20, AvailableOnly: true}); slices.Contains(ids(after), x) || strings.Contains(reasonsOf(after), "people you follow") {
+		t.Fatalf("after the friend's withdrawal: %v\n%s", ids(after), reasonsOf(after))
+	}
+}

@@ -48,6 +48,7 @@ type Service struct {
 
 	mu         sync.Mutex
 	entries    map[engine.IdentityID]*entry
+	followers  map[engine.IdentityID]map[engine.IdentityID]bool // person → the people following them whose state uses their purchases
 	itemsMu    sync.Mutex
 	catalog    atomic.Pointer[catalog]
 	catalogGen atomic.Uint64
@@ -454,6 +455,11 @@ func (ex *explainer) socialReason(item int32) string {
 			what = "goes with " + ex.s.itemLabel(ex.t, ex.cat, j) + ", which you " + verb
 		}
 	default:
+		if _, err := engine.ParseAlias(ev.Target); err == nil {
+			// A friend's purchase: never say whose.
+			what = "people you follow bought it"
+			break
+		}
 		kind, value, _ := strings.Cut(ev.Target, ":")
 		what = "you " + verb + " " + kind + " " + value
 	}
@@ -464,6 +470,9 @@ func (ex *explainer) socialReason(item int32) string {
 	}
 	if !c.Default {
 		permit = "permitted " + c.Time.Format("2006-01-02")
+	}
+	if _, err := engine.ParseAlias(ev.Target); err == nil {
+		permit = "you and they permitted social signals"
 	}
 	return what + " on " + ev.Source + " — " + permit
 }

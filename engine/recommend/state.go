@@ -243,7 +243,11 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 				st.signals = append(st.signals, ev)
 			}
 		}
-		st.social, st.socialConsent = l.Trained.SocialInterests(st.signals, cat.attrs), consent
+		friends, err := s.friendsBought(ctx, id, st.signals)
+		if err != nil {
+			return nil, err
+		}
+		st.social, st.socialConsent = l.Trained.SocialInterests(st.signals, cat.attrs, friends), consent
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -256,6 +260,71 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 		e.st, e.lists = st, nil
 	}
 	return st, nil
+}
+
+// Friends: at most maxFriends followed people are read, and of each their
+// last friendItems purchases.
+const (
+	maxFriends  = 20
+	friendItems = 20
+)
+
+// friendsBought returns, for each signal of id that follows another
+// person, what that person bought lately — only where they too permit
+// social signals. id is registered as their follower first, so that their
+// consent changing drops id's state (and a build in flight is not kept).
+func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signals []engine.Event) (map[int][]string, error) {
+	out := map[int][]string{}
+	for k, ev := range signals {
+		if len(out) == maxFriends || ev.Target == "" {
+			continue
+		}
+		a, err := engine.ParseAlias(ev.Target)
+		if err != nil {
+			continue // a brand, category or topic
+		}
+		fid, err := s.Store.ResolveAlias(ctx, a)
+		if engine.ErrorCode(err) == engine.CodeNotFound || fid == id {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if s.followers == nil {
+			s.followers = map[engine.IdentityID]map[engine.IdentityID]bool{}
+		}
+		if s.followers[fid] == nil {
+			s.followers[fid] = map[engine.IdentityID]bool{}
+		}
+		s.followers[fid][id] = true
+		s.mu.Unlock()
+		p, events, err := s.Store.IdentityEvents(ctx, fid)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		_, history, err := s.Store.Consents(ctx, fid)
+		if err != nil {
+			return nil, err
+		}
+		usable, consent := s.Gate.Usable(&p, history, events, time.Now())
+		if !consent.Granted {
+			continue
+		}
+		var bought []string
+		for i := len(usable) - 1; i >= 0 && len(bought) < friendItems; i-- {
+			if usable[i].Type == engine.EventPurchase && !slices.Contains(bought, usable[i].Item) {
+				bought = append(bought, usable[i].Item)
+			}
+		}
+		if len(bought) > 0 {
+			out[k] = bought
+		}
+	}
+	return out, nil
 }
 
 // makeRoom drops an arbitrary entry when the cache is full. s.mu is held.
@@ -278,6 +347,14 @@ func (s *Service) makeRoom() {
 func (s *Service) Forget(ids ...engine.IdentityID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The people who follow one of ids may be using what it permitted.
+	ids = slices.Clone(ids)
+	for _, id := range ids {
+		for f := range s.followers[id] {
+			ids = append(ids, f)
+		}
+		delete(s.followers, id)
+	}
 	for _, id := range ids {
 		if id == 0 {
 			continue
