@@ -129,7 +129,14 @@ func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
 	rc := model.DefaultRankerConfig()
 	rc.Factors, rc.Iterations = 16, 4
 	var published *model.Trained
-	tr := &jobs.Trainer{Events: db, Versions: db, Config: rc, Publish: func(v engine.ModelVersion, tm *model.Trained) { published = tm }}
+	// customer:C00001 has not consented to personalization: their events
+	// train nothing.
+	refuser, err := db.ResolveAlias(ctx, engine.Alias{Kind: engine.KindCustomer, Value: "C00001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	use := func(_ context.Context, id engine.IdentityID) (bool, error) { return id != refuser, nil }
+	tr := &jobs.Trainer{Events: db, Versions: db, Config: rc, Use: use, Publish: func(v engine.ModelVersion, tm *model.Trained) { published = tm }}
 	counts := map[string]int{}
 	v, err := tr.Train(ctx, counts)
 	if err != nil {
@@ -137,6 +144,9 @@ func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
 	}
 	if published == nil || v.ID != "v000001" || v.Metrics["discover_ndcg@10"] <= 0 || counts["events"] == 0 || v.Hyperparameters["SeasonWidth"] != "168h0m0s" {
 		t.Fatalf("version %+v counts %v", v, counts)
+	}
+	if counts["identities_without_consent"] != 1 || published.UserIndex(refuser.Key()) >= 0 {
+		t.Fatalf("the person without consent was trained on: %v", counts)
 	}
 	vs, _ := db.Versions(ctx)
 	art, err := db.Artefact(ctx, vs[0].ID)

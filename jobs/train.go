@@ -33,6 +33,9 @@ type Trainer struct {
 	Holdout  time.Duration                                 // default 28 days
 	Publish  func(v engine.ModelVersion, t *model.Trained) // may be nil
 	Progress func(stage string, done, total int)           // may be nil
+	// Use says whether a person's events may train models (the consent
+	// gate's personalization decision); nil: everyone's may.
+	Use func(ctx context.Context, id engine.IdentityID) (bool, error)
 }
 
 // Run is the job Func.
@@ -51,8 +54,25 @@ func (t *Trainer) Train(ctx context.Context, counts map[string]int) (engine.Mode
 	}
 	progress("reading events", 0, 1)
 	b := model.NewBuilder()
-	events := 0
+	events, excluded := 0, 0
+	use := map[engine.IdentityID]bool{}
 	err := t.Events.ScanEvents(ctx, func(id engine.IdentityID, ev *engine.Event) error {
+		if t.Use != nil {
+			ok, seen := use[id]
+			if !seen {
+				var err error
+				if ok, err = t.Use(ctx, id); err != nil {
+					return err
+				}
+				use[id] = ok
+				if !ok {
+					excluded++
+				}
+			}
+			if !ok {
+				return nil
+			}
+		}
 		events++
 		b.AddAs(id.Key(), ev)
 		return nil
@@ -62,6 +82,7 @@ func (t *Trainer) Train(ctx context.Context, counts map[string]int) (engine.Mode
 	}
 	d := b.Build()
 	counts["events"], counts["identities"], counts["items"] = events, d.NumUsers(), d.NumItems()
+	counts["identities_without_consent"] = excluded
 	if d.NumUsers() == 0 || d.NumItems() == 0 {
 		return engine.ModelVersion{}, engine.Errorf(engine.CodeInvalid, "there are no item events to train on")
 	}

@@ -29,6 +29,9 @@ type pipeline struct {
 }
 
 func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logger *slog.Logger) *pipeline {
+	if gate == nil {
+		gate = features.NewGate(engine.DefaultConsentPolicy())
+	}
 	p := &pipeline{db: db, serving: &model.Serving{}, logger: logger}
 	p.merger = &features.Merger{Store: db, Gate: gate, Model: func() features.Factors {
 		if l := p.serving.Load(); l != nil {
@@ -36,7 +39,13 @@ func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logg
 		}
 		return nil
 	}}
-	p.trainer = &jobs.Trainer{Events: db, Versions: db, Config: cfg, Publish: func(v engine.ModelVersion, t *model.Trained) {
+	p.trainer = &jobs.Trainer{Events: db, Versions: db, Config: cfg, Use: func(ctx context.Context, id engine.IdentityID) (bool, error) {
+		who, history, err := db.Consents(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		return gate.Decide(&who, history, engine.PurposePersonalization, time.Now()).Granted, nil
+	}, Publish: func(v engine.ModelVersion, t *model.Trained) {
 		t.Compact() // stored already; from here it only serves
 		p.serving.Swap(&model.Loaded{Version: v, Trained: t})
 		logger.Info("model version serving", "version", v.ID)
