@@ -135,6 +135,41 @@ func (e *Enforcer) Enforce(ctx context.Context, id engine.IdentityID, now time.T
 	return purged, err
 }
 
+// Sweep enforces the consents of ids as they stand at now — a grant that
+// has expired since is no grant — and returns how many social signals it
+// purged and whose they were (their vectors recomputed).
+func (e *Enforcer) Sweep(ctx context.Context, ids []engine.IdentityID, now time.Time) (int, []engine.IdentityID, error) {
+	total := 0
+	var touched []engine.IdentityID
+	for _, id := range ids {
+		p, history, err := e.Store.Consents(ctx, id)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return total, touched, err
+		}
+		if e.Gate.Decide(&p, history, engine.PurposeSocial, now).Granted {
+			continue
+		}
+		n, err := e.Store.PurgeSocial(ctx, id)
+		if err != nil {
+			return total, touched, err
+		}
+		if n == 0 {
+			continue
+		}
+		total += n
+		touched = append(touched, id)
+		if e.Merger != nil {
+			if err := e.Merger.MergeOne(ctx, id); err != nil {
+				return total, touched, err
+			}
+		}
+	}
+	return total, touched, nil
+}
+
 // MayLink refuses a link when either side has withdrawn cross_device
 // consent: their devices and accounts must stay apart.
 func (e *Enforcer) MayLink(ctx context.Context, at, other engine.Alias, now time.Time) error {

@@ -117,3 +117,45 @@ func TestMergeUsesSocialSignalsOnlyWhilePermitted(t *testing.T) {
 		t.Fatalf("without personalization consent the vector holds nothing personal: %+v", v)
 	}
 }
+
+func TestSweepPurgesSignalsWhoseConsentExpired(t *testing.T) {
+	ctx := context.Background()
+	opts := store.DefaultOptions(t.TempDir())
+	opts.MemTableSize = 8 << 20
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now().UTC()
+	a, _ := engine.ParseAlias("customer:eu-1")
+	b, _ := engine.ParseAlias("customer:eu-2")
+	for _, who := range []engine.Alias{a, b} {
+		if _, err := db.AppendEvents(ctx, []engine.Event{{Alias: who, Type: engine.EventView, Item: "x", Quantity: 1, Time: now.Add(-3 * time.Hour), Region: "EU-DE"}}); err != nil {
+			t.Fatal(err)
+		}
+		grant := engine.Consent{Purpose: engine.PurposeSocial, Granted: true, Source: "web", Time: now.Add(-2 * time.Hour)}
+		if who == a {
+			grant.Expires = now.Add(time.Hour) // lapses before the sweep below
+		}
+		if _, err := db.PutConsent(ctx, who, grant); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AppendEvents(ctx, []engine.Event{{Alias: who, Type: engine.EventSocialLike, Target: "brand:Acme", Source: "social:facebook", Quantity: 1, Time: now.Add(-time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := db.IdentitiesWithConsents(ctx)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("%v %v", ids, err)
+	}
+	e := &features.Enforcer{Gate: features.NewGate(engine.DefaultConsentPolicy()), Store: db}
+	if n, touched, err := e.Sweep(ctx, ids, now); err != nil || n != 0 || len(touched) != 0 {
+		t.Fatalf("before expiry: %d %v %v", n, touched, err)
+	}
+	n, touched, err := e.Sweep(ctx, ids, now.Add(2*time.Hour))
+	aid, _ := db.ResolveAlias(ctx, a)
+	if err != nil || n != 1 || len(touched) != 1 || touched[0] != aid {
+		t.Fatalf("after expiry: %d %v %v", n, touched, err)
+	}
+}

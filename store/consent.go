@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -103,6 +104,36 @@ func decodeConsent(key, val []byte) (engine.Consent, error) {
 		return engine.Consent{}, errCorrupt
 	}
 	return c, nil
+}
+
+// IdentitiesWithConsents returns every live identity with at least one
+// consent decision on record.
+func (db *DB) IdentitiesWithConsents(ctx context.Context) ([]engine.IdentityID, error) {
+	owners, err := db.streams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[engine.IdentityID]bool{}
+	var out []engine.IdentityID
+	err = db.bdb.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.Prefix, opts.PrefetchValues = []byte(prefixConsent), false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			stream := binary.BigEndian.Uint64(it.Item().Key()[len(prefixConsent):])
+			id, ok := owners[stream]
+			if !ok {
+				id = engine.IdentityID(stream)
+			}
+			if id != 0 && !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+		return ctx.Err()
+	})
+	return out, err
 }
 
 // PurgeSocial deletes every social signal (social_like, social_follow) of

@@ -25,7 +25,10 @@ type pipeline struct {
 	// retention is the time to live of each event type; types not in it
 	// are kept for good.
 	retention map[engine.EventType]time.Duration
-	logger    *slog.Logger
+	enforcer  *features.Enforcer
+	// forget drops serving state (set once serving exists).
+	forget func(ids ...engine.IdentityID)
+	logger *slog.Logger
 }
 
 func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logger *slog.Logger) *pipeline {
@@ -39,6 +42,7 @@ func newPipeline(db *store.DB, cfg model.RankerConfig, gate *features.Gate, logg
 		}
 		return nil
 	}}
+	p.enforcer = &features.Enforcer{Gate: gate, Store: db, Merger: p.merger}
 	p.trainer = &jobs.Trainer{Events: db, Versions: db, Config: cfg, Use: func(ctx context.Context, id engine.IdentityID) (bool, error) {
 		who, history, err := db.Consents(ctx, id)
 		if err != nil {
@@ -126,10 +130,24 @@ func (p *pipeline) erase(ctx context.Context, counts map[string]int) error {
 }
 
 // retain is the retention job: events past their type's time to live
-// deleted.
+// deleted, and the social signals of people whose consent has lapsed
+// (expired) purged.
 func (p *pipeline) retain(ctx context.Context, counts map[string]int) error {
-	removed, err := p.db.PurgeExpired(ctx, p.retention, time.Now())
+	now := time.Now()
+	removed, err := p.db.PurgeExpired(ctx, p.retention, now)
 	maps.Copy(counts, removed)
+	if err != nil {
+		return err
+	}
+	ids, err := p.db.IdentitiesWithConsents(ctx)
+	if err != nil {
+		return err
+	}
+	purged, touched, err := p.enforcer.Sweep(ctx, ids, now)
+	counts["social_signals_purged"], counts["identities_purged"] = purged, len(touched)
+	if p.forget != nil {
+		p.forget(touched...)
+	}
 	return err
 }
 

@@ -74,8 +74,9 @@ func (s *Server) Open() error {
 		return usagef("%v", err)
 	}
 	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities}
+	p.forget = rec.Forget
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
-		People: db, Privacy: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: p.merger},
+		People: db, Privacy: db, Consent: p.enforcer,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
 	s.http = &http.Server{
