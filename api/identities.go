@@ -213,7 +213,7 @@ func (s *Server) putConsent(c *gin.Context) {
 	now := time.Now().UTC()
 	consent, errs := engine.ParseConsent(body, purpose, now)
 	if len(errs) > 0 {
-		s.fail(c, &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs})
+		s.fail(c, invalid(errs))
 		return
 	}
 	ctx := c.Request.Context()
@@ -243,18 +243,11 @@ func (s *Server) putConsent(c *gin.Context) {
 }
 
 func (s *Server) listConsents(c *gin.Context) {
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
+	_, id, ok := s.pathIdentity(c)
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	id, err := s.Events.ResolveAlias(ctx, a)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	p, history, err := s.People.Consents(ctx, id)
+	p, history, err := s.People.Consents(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -276,7 +269,7 @@ func (s *Server) putPreferences(c *gin.Context) {
 	}
 	p, errs := engine.ParsePreferences(body)
 	if len(errs) > 0 {
-		s.fail(c, &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs})
+		s.fail(c, invalid(errs))
 		return
 	}
 	ctx := c.Request.Context()
@@ -292,18 +285,11 @@ func (s *Server) putPreferences(c *gin.Context) {
 }
 
 func (s *Server) getPreferences(c *gin.Context) {
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
+	_, id, ok := s.pathIdentity(c)
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	id, err := s.Events.ResolveAlias(ctx, a)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	p, _, err := s.People.Preferences(ctx, id)
+	p, _, err := s.People.Preferences(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -319,6 +305,25 @@ func (s *Server) forget(ids ...engine.IdentityID) {
 	if s.Recommender != nil {
 		s.Recommender.Forget(ids...)
 	}
+}
+
+// pathIdentity resolves the :alias path parameter to its identity; on
+// failure it has answered the request and ok is false.
+func (s *Server) pathIdentity(c *gin.Context) (a engine.Alias, id engine.IdentityID, ok bool) {
+	a, err := pathAlias(c)
+	if err == nil {
+		id, err = s.Events.ResolveAlias(c.Request.Context(), a)
+	}
+	if err != nil {
+		s.fail(c, err)
+		return a, 0, false
+	}
+	return a, id, true
+}
+
+// invalid is the 400 for a list of field problems.
+func invalid(errs []engine.FieldError) error {
+	return &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs}
 }
 
 func fieldError(field, reason string) error {

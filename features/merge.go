@@ -67,22 +67,7 @@ type Result struct {
 // vectors written by then stay written.
 func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 	var res Result
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
-	sources := m.Sources
-	if len(sources) == 0 {
-		sources = DefaultSources()
-	}
-	gate := m.Gate
-	if gate == nil {
-		gate = NewGate(engine.DefaultConsentPolicy())
-	}
-	var model Factors
-	if m.Model != nil {
-		model = m.Model()
-	}
+	now, sources, gate, model := m.settings()
 	cat, err := LoadCatalog(ctx, m.Store)
 	if err != nil {
 		return res, err
@@ -163,22 +148,7 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 // MergeOne recomputes one identity's vector at once: after a consent
 // change, so that the change shows before the next scheduled merge.
 func (m *Merger) MergeOne(ctx context.Context, id engine.IdentityID) error {
-	now := time.Now
-	if m.Now != nil {
-		now = m.Now
-	}
-	sources := m.Sources
-	if len(sources) == 0 {
-		sources = DefaultSources()
-	}
-	gate := m.Gate
-	if gate == nil {
-		gate = NewGate(engine.DefaultConsentPolicy())
-	}
-	var model Factors
-	if m.Model != nil {
-		model = m.Model()
-	}
+	now, sources, gate, model := m.settings()
 	cat := m.catalog.Load()
 	if cat == nil {
 		var err error
@@ -192,6 +162,25 @@ func (m *Merger) MergeOne(ctx context.Context, id engine.IdentityID) error {
 		return err
 	}
 	return m.Store.PutVectors(ctx, []engine.FeatureVector{v})
+}
+
+// settings returns the merge's clock, sources, gate and model, with the
+// defaults for those not set.
+func (m *Merger) settings() (now func() time.Time, sources []Source, gate *Gate, model Factors) {
+	now, sources, gate = m.Now, m.Sources, m.Gate
+	if now == nil {
+		now = time.Now
+	}
+	if len(sources) == 0 {
+		sources = DefaultSources()
+	}
+	if gate == nil {
+		gate = NewGate(engine.DefaultConsentPolicy())
+	}
+	if m.Model != nil {
+		model = m.Model()
+	}
+	return now, sources, gate, model
 }
 
 // DefaultSources are the merge's sources when none are set.

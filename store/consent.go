@@ -17,11 +17,7 @@ import (
 func (db *DB) PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) (engine.Identity, error) {
 	var p engine.Identity
 	err := db.update(ctx, func(txn *badger.Txn) error {
-		e, err := lookupAlias(txn, a)
-		if err != nil {
-			return err
-		}
-		r, err := getRecord(txn, e.identity)
+		e, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
 		}

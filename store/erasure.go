@@ -68,11 +68,7 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 	}
 	var receipt engine.Erasure
 	err = db.update(ctx, func(txn *badger.Txn) error {
-		e, err := lookupAlias(txn, a)
-		if err != nil {
-			return err
-		}
-		r, err := getRecord(txn, e.identity)
+		_, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
 		}

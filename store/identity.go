@@ -156,12 +156,8 @@ func (db *DB) ResolveAlias(ctx context.Context, a engine.Alias) (engine.Identity
 // Identity returns the person an alias belongs to (not_found if none).
 func (db *DB) Identity(ctx context.Context, a engine.Alias) (engine.Identity, error) {
 	var r record
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		e, err := lookupAlias(txn, a)
-		if err != nil {
-			return err
-		}
-		r, err = getRecord(txn, e.identity)
+	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+		_, r, err = resolveRecord(txn, a)
 		return err
 	})
 	return r.Identity, err
@@ -188,6 +184,16 @@ func lookupAlias(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
 		return aliasEntry{}, noIdentity(a)
 	}
 	return e, err
+}
+
+// resolveRecord reads the entry of alias a and the live identity it names.
+func resolveRecord(txn *badger.Txn, a engine.Alias) (aliasEntry, record, error) {
+	e, err := lookupAlias(txn, a)
+	if err != nil {
+		return aliasEntry{}, record{}, err
+	}
+	r, err := getRecord(txn, e.identity)
+	return e, r, err
 }
 
 // getRecord reads a live identity: not_found if there is none, or if its

@@ -31,11 +31,7 @@ func (db *DB) Link(ctx context.Context, at, other engine.Alias, authenticated bo
 	err := db.update(ctx, func(txn *badger.Txn) error {
 		res = engine.LinkResult{}
 		now := time.Now().UTC()
-		e, err := lookupAlias(txn, at)
-		if err != nil {
-			return err
-		}
-		r, err := getRecord(txn, e.identity)
+		_, r, err := resolveRecord(txn, at)
 		if err != nil {
 			return err
 		}
@@ -124,11 +120,7 @@ func (db *DB) Unlink(ctx context.Context, at, other engine.Alias) (kept, split e
 	}
 	err = db.update(ctx, func(txn *badger.Txn) error {
 		now := time.Now().UTC()
-		e, err := lookupAlias(txn, at)
-		if err != nil {
-			return err
-		}
-		r, err := getRecord(txn, e.identity)
+		_, r, err := resolveRecord(txn, at)
 		if err != nil {
 			return err
 		}

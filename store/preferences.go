@@ -64,11 +64,7 @@ func (db *DB) PutPreferences(ctx context.Context, a engine.Alias, p engine.Prefe
 	p.UpdatedAt = now.UTC()
 	var out engine.Identity
 	err := db.update(ctx, func(txn *badger.Txn) error {
-		e, err := lookupAlias(txn, a)
-		if err != nil {
-			return err
-		}
-		r, err := getRecord(txn, e.identity)
+		e, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
 		}
