@@ -1,9 +1,12 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"rapport/engine"
 )
@@ -191,5 +194,46 @@ func TestPreferences(t *testing.T) {
 	r = e.do("GET", "/v1/identities/customer:1/preferences", e.keys[engine.RoleStorefront], nil)
 	if !strings.Contains(string(r.body), `"favourite_brands":["Acme"]`) || !strings.Contains(string(r.body), `"sizes":{"shoes":"42"}`) || !strings.Contains(string(r.body), `"sms":true`) {
 		t.Fatalf("get: %s", r.body)
+	}
+}
+
+func TestRateLimitIsPerKey(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	secret := func(rate float64) string {
+		k, s, err := engine.NewAPIKey(engine.RoleStorefront, "limited", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := k.Restrict("", rate); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	busy, calm := secret(5), secret(5)
+	limited := 0
+	for i := 0; i < 40; i++ {
+		r := e.do("GET", "/v1/items/nothing", busy, nil)
+		switch r.status {
+		case http.StatusNotFound:
+		case http.StatusTooManyRequests:
+			limited++
+			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 1 || !strings.Contains(string(r.body), `"code":"rate_limited"`) {
+				t.Fatalf("429 without a Retry-After: %v %s", r.header, r.body)
+			}
+		default:
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	if limited < 25 {
+		t.Fatalf("a burst of 40 at 5/s (bursts of 10) was limited only %d times", limited)
+	}
+	for i := 0; i < 10; i++ {
+		if r := e.do("GET", "/v1/items/nothing", calm, nil); r.status != http.StatusNotFound {
+			t.Fatalf("the other key was limited too: %d %s", r.status, r.body)
+		}
 	}
 }

@@ -15,10 +15,12 @@ type keyJSON struct {
 	Role      engine.Role `json:"role"`
 	CreatedAt time.Time   `json:"created_at"`
 	RevokedAt *time.Time  `json:"revoked_at,omitempty"`
+	Org       string      `json:"org,omitempty"`
+	Rate      float64     `json:"rate,omitempty"`
 }
 
 func toKeyJSON(k engine.APIKey) keyJSON {
-	j := keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt}
+	j := keyJSON{ID: k.ID, Name: k.Name, Role: k.Role, CreatedAt: k.CreatedAt, Org: string(k.Org), Rate: k.Rate}
 	if !k.Active() {
 		j.RevokedAt = &k.RevokedAt
 	}
@@ -26,8 +28,10 @@ func toKeyJSON(k engine.APIKey) keyJSON {
 }
 
 type keyRequest struct {
-	Role string `json:"role"`
-	Name string `json:"name"`
+	Role string  `json:"role"`
+	Name string  `json:"name"`
+	Org  string  `json:"org"`
+	Rate float64 `json:"rate"`
 }
 
 func (s *Server) createKey(c *gin.Context) {
@@ -42,6 +46,9 @@ func (s *Server) createKey(c *gin.Context) {
 		return
 	}
 	k, secret, err := engine.NewAPIKey(role, req.Name, time.Now())
+	if err == nil {
+		err = k.Restrict(req.Org, req.Rate)
+	}
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -118,6 +118,9 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 			return
 		}
 		c.Set(ctxKey, k)
+		if !s.rateLimit(c, &k) {
+			return
+		}
 		if !slices.Contains(rt.roles, k.Role) {
 			s.fail(c, engine.Errorf(engine.CodeForbidden, "a %s key may not call %s %s (allowed: %s)", k.Role, rt.method, openAPIPath(rt.path), strings.Join(allowed, ", ")))
 			return

@@ -78,8 +78,12 @@ type Server struct {
 	// CORSOrigins lists the browser origins allowed to call the API
 	// ("*" for any); empty: no cross-origin access.
 	CORSOrigins []string
+	// RateLimit is every key's rate limit in requests per second, unless
+	// the key has its own; 0: none.
+	RateLimit float64
 
 	draining atomic.Bool
+	limits   limiter
 }
 
 // Drain makes /readyz answer 503 so load balancers stop sending traffic

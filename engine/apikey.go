@@ -50,6 +50,32 @@ type APIKey struct {
 	Hash      KeyHash
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while the key is active
+	Org       OrgID     // the one organisation the key may see; "" for none
+	Rate      float64   // requests per second it may make; 0: the server's default
+}
+
+// MaxRate bounds a key's rate limit (requests per second).
+const MaxRate = 1_000_000
+
+// Restrict scopes k to organisation org ("" for none) and gives it its own
+// rate limit (0: the server's default). Only portal and storefront keys,
+// which act for people, may be scoped.
+func (k *APIKey) Restrict(org string, rate float64) error {
+	if org != "" {
+		id, err := ParseOrgID(org)
+		if err != nil {
+			return Errorf(CodeInvalid, "org %v", err)
+		}
+		if k.Role != RolePortal && k.Role != RoleStorefront {
+			return Errorf(CodeInvalid, "org: only portal and storefront keys can be scoped to an organisation, not %s keys", k.Role)
+		}
+		k.Org = id
+	}
+	if !(rate >= 0 && rate <= MaxRate) {
+		return Errorf(CodeInvalid, "rate must be between 0 (the server's default) and %d requests per second", MaxRate)
+	}
+	k.Rate = rate
+	return nil
 }
 
 // Active reports whether the key has not been revoked.

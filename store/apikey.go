@@ -19,6 +19,8 @@ func encodeAPIKey(k *engine.APIKey) []byte {
 	e.buf = append(e.buf, k.Hash[:]...)
 	e.time(k.CreatedAt)
 	e.time(k.RevokedAt)
+	e.string(string(k.Org))
+	e.float(k.Rate)
 	return e.buf
 }
 
@@ -34,6 +36,7 @@ func decodeAPIKey(id string, val []byte) (engine.APIKey, error) {
 	copy(k.Hash[:], d.buf)
 	d.buf = d.buf[len(k.Hash):]
 	k.CreatedAt, k.RevokedAt = d.time(), d.time()
+	k.Org, k.Rate = engine.OrgID(d.string()), d.float()
 	return k, d.err()
 }
 

@@ -35,11 +35,13 @@ func openStore(g *globals, sync bool) (*store.DB, error) {
 }
 
 func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("keys create", "keys create --role ROLE [--name NAME] [--replace]", stderr)
+	fs := newFlagSet("keys create", "keys create --role ROLE [--name NAME] [--org ORG] [--rate N] [--replace]", stderr)
 	g := addGlobals(fs)
 	role := fs.String("role", "", "ingest, storefront, portal, data or admin")
 	name := fs.String("name", "", "a label for the key")
 	replace := fs.Bool("replace", false, "revoke active keys with the same name first")
+	org := fs.String("org", "", "scope the key to one organisation (portal and storefront keys)")
+	rate := fs.Float64("rate", 0, "the key's own rate limit in requests per second (0: the server's --rate-limit)")
 	if rest, err := fs.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -53,6 +55,9 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return usagef("--replace needs --name")
 	}
 	k, secret, err := engine.NewAPIKey(r, *name, time.Now())
+	if err == nil {
+		err = k.Restrict(*org, *rate)
+	}
 	if err != nil {
 		return usagef("%s", engine.ErrorMessage(err))
 	}

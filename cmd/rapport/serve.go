@@ -33,6 +33,7 @@ type Server struct {
 	Retention    map[engine.EventType]time.Duration // time to live per event type; nil: keep everything
 	Rules        *recommend.Rules                   // business rules; nil for none
 	CORSOrigins  []string
+	RateLimit    float64 // per key, requests per second (0: none), unless the key has its own
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
@@ -78,7 +79,7 @@ func (s *Server) Open() error {
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		People: db, Privacy: db, Consent: p.enforcer,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
-		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
+		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -125,6 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
+	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -145,10 +147,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if !(*rateLimit >= 0 && *rateLimit <= engine.MaxRate) {
+		return usagef("--rate-limit must be between 0 and %d", engine.MaxRate)
+	}
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, RateLimit: *rateLimit}
 	if s.Retention, err = engine.ParseRetention(*retention); err != nil {
 		return usagef("--retention: %v", err)
 	}
