@@ -68,6 +68,7 @@ type Server struct {
 	People      People
 	Consent     Consent
 	Privacy     Privacy
+	Orgs        Orgs
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -132,6 +133,7 @@ func (s *Server) routes() []route {
 	feeders := []engine.Role{engine.RoleIngest, engine.RoleData, engine.RoleAdmin}
 	data := []engine.Role{engine.RoleData, engine.RoleAdmin}
 	admin := []engine.Role{engine.RoleAdmin}
+	portalAndUp := []engine.Role{engine.RolePortal, engine.RoleData, engine.RoleAdmin}
 	// privacy requests come from the person, through the storefront, or
 	// from the privacy officer.
 	privacy := []engine.Role{engine.RoleStorefront, engine.RoleData, engine.RoleAdmin}
@@ -159,6 +161,10 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/identities/:alias/buy-again", readers, "Items this person is likely to reorder now, with usual quantity and due date.", s.buyAgain, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}}, response: "BuyAgain"}},
 		{"GET", "/v1/items/:item/similar", readers, "Items most often bought together with this one.", s.similar, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}, {"include_unavailable", "boolean", "default false"}, {"include", "string", "item: embed catalog records"}}, response: "List"}},
 		{"GET", "/v1/popular", readers, "What is trending, in a region and category.", s.popular, opDoc{query: []param{{"n", "integer", "1 to 100 (default 10)"}, {"region", "string", ""}, {"category", "string", ""}, {"include", "string", "item: embed catalog records"}}, response: "List"}},
+		{"PUT", "/v1/orgs/:org", data, "Create or rename an organisation (201 when created).", s.putOrg, opDoc{request: "OrgRequest", response: "Org"}},
+		{"GET", "/v1/orgs/:org", portalAndUp, "An organisation and its members with their roles; a key scoped to another organisation gets 404.", s.getOrg, opDoc{response: "Org"}},
+		{"PUT", "/v1/orgs/:org/members/:alias", data, "Add a person to an organisation with a role (admin, buyer, approver, viewer), or change it.", s.putMember, opDoc{request: "MemberRequest", response: "Member"}},
+		{"DELETE", "/v1/orgs/:org/members/:alias", data, "Remove a person from an organisation.", s.deleteMember, opDoc{response: "MemberRemoved"}},
 		{"POST", "/v1/keys", admin, "Create an API key; the secret is in this response only.", s.createKey, opDoc{request: "KeyRequest", response: "CreatedKey"}},
 		{"GET", "/v1/keys", admin, "List API keys (never their secrets).", s.listKeys, opDoc{response: "KeyList"}},
 		{"DELETE", "/v1/keys/:id", admin, "Revoke an API key at once.", s.revokeKey, opDoc{response: "Key"}},

@@ -77,6 +77,10 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 			return err
 		}
 		receipt = engine.Erasure{ID: id, Status: engine.ErasurePending, RequestedAt: time.Now().UTC(), Held: held, Identity: r.ID}
+		// Organisations stop listing the person at once.
+		if _, err := dropMemberships(txn, r.streams); err != nil {
+			return err
+		}
 		for i, alias := range r.Aliases {
 			if err := txn.Set(aliasKey(alias), aliasEntry{0, r.streams[i]}.encode()); err != nil {
 				return fmt.Errorf("set erased alias: %w", err)
@@ -161,9 +165,10 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 		}
 		removed["identities"] = 1
 		removed["dedup_keys"] = 0
+		removed["memberships"] = e.Held["memberships"] // removed with the request
 		for i, alias := range r.Aliases {
 			stream := r.streams[i]
-			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream, prefixPreferences} {
+			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream, prefixPreferences, prefixOrgMember} {
 				drop = append(drop, streamKey(table, stream))
 			}
 			// An alias taken up again since the request (a new visitor

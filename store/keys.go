@@ -26,6 +26,8 @@ const (
 	prefixStream      = "s/"
 	prefixErasure     = "x/"
 	prefixPreferences = "u/"
+	prefixOrg         = "g/"
+	prefixOrgMember   = "y/"
 )
 
 // aliasKey ends in a zero byte, which no alias contains, so that no alias

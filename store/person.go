@@ -50,10 +50,13 @@ func countHeld(txn *badger.Txn, r *record) (map[string]int, error) {
 	if _, err := txn.Get(vectorKey(r.ID)); err == nil {
 		out["vectors"] = 1
 	}
-	out["preferences"] = 0
+	out["preferences"], out["memberships"] = 0, 0
 	for _, stream := range r.streams {
 		if _, err := txn.Get(streamKey(prefixPreferences, stream)); err == nil {
 			out["preferences"]++
+		}
+		if err := scanPrefix(txn, streamKey(prefixOrgMember, stream), func(k, v []byte) error { out["memberships"]++; return nil }); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil

@@ -1,0 +1,201 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"rapport/engine"
+)
+
+// Orgs keeps organisations and their members.
+type Orgs interface {
+	PutOrg(ctx context.Context, id engine.OrgID, name string) (engine.Org, bool, error)
+	Org(ctx context.Context, id engine.OrgID) (engine.Org, error)
+	PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, role engine.OrgRole) (engine.Member, error)
+	DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias) error
+	MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) (engine.OrgRole, error)
+}
+
+// scope is what an organisation-scoped key may reach through a route.
+type scope int
+
+const (
+	scopeNone     scope = iota // nothing: a scoped key gets 403
+	scopeCatalog               // the shared catalog: anyone
+	scopeOrg                   // the :org in the path: only the key's own
+	scopeIdentity              // the :alias in the path: only members of the key's organisation
+)
+
+// orgScopes is the route table's column for organisation-scoped keys:
+// routes not named here are closed to them. A foreign organisation or a
+// person outside the key's organisation is answered 404, as if absent, so
+// that a scoped key learns nothing of what lies outside it.
+var orgScopes = map[string]scope{
+	"GET /v1/items/:item":                                    scopeCatalog,
+	"GET /v1/items/:item/similar":                            scopeCatalog,
+	"GET /v1/popular":                                        scopeCatalog,
+	"GET /v1/orgs/:org":                                      scopeOrg,
+	"GET /v1/identities/:alias":                              scopeIdentity,
+	"GET /v1/identities/:alias/recommendations":              scopeIdentity,
+	"GET /v1/identities/:alias/recommendations/:rid/explain": scopeIdentity,
+	"GET /v1/identities/:alias/buy-again":                    scopeIdentity,
+	"GET /v1/identities/:alias/preferences":                  scopeIdentity,
+}
+
+// checkScope enforces a key's organisation scope on one request; it
+// answers and returns false when the key may not proceed.
+func (s *Server) checkScope(c *gin.Context, rt route, k *engine.APIKey) bool {
+	if k.Org == "" {
+		return true
+	}
+	switch orgScopes[rt.method+" "+rt.path] {
+	case scopeCatalog:
+		return true
+	case scopeOrg:
+		if c.Param("org") == string(k.Org) {
+			return true
+		}
+		s.fail(c, engine.Errorf(engine.CodeNotFound, "no organisation %s", c.Param("org")))
+		return false
+	case scopeIdentity:
+		a, err := pathAlias(c)
+		if err != nil {
+			s.fail(c, err)
+			return false
+		}
+		if _, err := s.Orgs.MemberRole(c.Request.Context(), k.Org, a); err != nil {
+			if engine.ErrorCode(err) == engine.CodeNotFound {
+				err = engine.Errorf(engine.CodeNotFound, "no identity has the alias %s", a)
+			}
+			s.fail(c, err)
+			return false
+		}
+		return true
+	}
+	s.fail(c, engine.Errorf(engine.CodeForbidden, "a key scoped to organisation %s may not call %s %s", k.Org, rt.method, openAPIPath(rt.path)))
+	return false
+}
+
+func pathOrg(c *gin.Context) (engine.OrgID, error) {
+	id, err := engine.ParseOrgID(c.Param("org"))
+	if err != nil {
+		return "", fieldError("org", err.Error())
+	}
+	return id, nil
+}
+
+type orgJSON struct {
+	engine.Org
+	Members []memberJSON `json:"members"`
+}
+
+type memberJSON struct {
+	engine.Member
+	Alias string `json:"alias"`
+}
+
+func toOrgJSON(o engine.Org) orgJSON {
+	j := orgJSON{Org: o, Members: make([]memberJSON, len(o.Members))}
+	for i, m := range o.Members {
+		j.Members[i] = memberJSON{Member: m, Alias: m.Alias.String()}
+	}
+	return j
+}
+
+func (s *Server) putOrg(c *gin.Context) {
+	id, err := pathOrg(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if err := engine.CheckOrgName(req.Name); err != nil {
+		s.fail(c, fieldError("name", strings.TrimPrefix(err.Error(), "name ")))
+		return
+	}
+	o, created, err := s.Orgs.PutOrg(c.Request.Context(), id, req.Name)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	c.PureJSON(status, toOrgJSON(o))
+}
+
+func (s *Server) getOrg(c *gin.Context) {
+	id, err := pathOrg(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	o, err := s.Orgs.Org(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, no-store")
+	c.PureJSON(http.StatusOK, toOrgJSON(o))
+}
+
+func (s *Server) putMember(c *gin.Context) {
+	org, err := pathOrg(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	a, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var req struct {
+		Role string `json:"role"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		s.fail(c, err)
+		return
+	}
+	role, err := engine.ParseOrgRole(req.Role)
+	if err != nil {
+		s.fail(c, fieldError("role", err.Error()))
+		return
+	}
+	m, err := s.Orgs.PutMember(c.Request.Context(), org, a, role)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, memberJSON{Member: m, Alias: m.Alias.String()})
+}
+
+func (s *Server) deleteMember(c *gin.Context) {
+	org, err := pathOrg(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	a, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if err := s.Orgs.DeleteMember(c.Request.Context(), org, a); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, gin.H{"org": org, "removed": a.String(), "at": time.Now().UTC()})
+}
