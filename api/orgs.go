@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ type Orgs interface {
 	PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, role engine.OrgRole) (engine.Member, error)
 	DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias) error
 	MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) (engine.OrgRole, error)
+	OrgsOf(ctx context.Context, a engine.Alias) ([]engine.OrgID, error)
 }
 
 // scope is what an organisation-scoped key may reach through a route.
@@ -39,6 +41,8 @@ var orgScopes = map[string]scope{
 	"GET /v1/items/:item/similar":                            scopeCatalog,
 	"GET /v1/popular":                                        scopeCatalog,
 	"GET /v1/orgs/:org":                                      scopeOrg,
+	"GET /v1/orgs/:org/preferences":                          scopeOrg,
+	"GET /v1/identities/:alias/preferences/prefill":          scopeIdentity,
 	"GET /v1/identities/:alias":                              scopeIdentity,
 	"GET /v1/identities/:alias/recommendations":              scopeIdentity,
 	"GET /v1/identities/:alias/recommendations/:rid/explain": scopeIdentity,
@@ -198,4 +202,86 @@ func (s *Server) deleteMember(c *gin.Context) {
 		return
 	}
 	c.PureJSON(http.StatusOK, gin.H{"org": org, "removed": a.String(), "at": time.Now().UTC()})
+}
+
+// members returns the aliases of an organisation's members.
+func members(o engine.Org) []engine.Alias {
+	out := make([]engine.Alias, len(o.Members))
+	for i, m := range o.Members {
+		out[i] = m.Alias
+	}
+	return out
+}
+
+// prefill answers a buyer's prefilled order form, blended with their
+// organisation's (the one named by ?org=, else their first).
+func (s *Server) prefill(c *gin.Context) {
+	a, err := pathAlias(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	q := newQuery(c, "n", "org")
+	n := q.int("n", 20, 1, 100)
+	want := q.string("org", 64)
+	if err := q.err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	orgs, err := s.Orgs.OrgsOf(ctx, a)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var org engine.Org
+	switch {
+	case want != "":
+		if !slices.Contains(orgs, engine.OrgID(want)) {
+			s.fail(c, engine.Errorf(engine.CodeNotFound, "%s is not a member of %s", a, want))
+			return
+		}
+		org, err = s.Orgs.Org(ctx, engine.OrgID(want))
+	case len(orgs) > 0:
+		org, err = s.Orgs.Org(ctx, orgs[0])
+	}
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	res, err := s.Recommender.Prefill(ctx, a, org.ID, members(org), n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.noSharedCache(c)
+	c.PureJSON(http.StatusOK, res)
+}
+
+// orgPrefill answers an organisation's prefilled order form.
+func (s *Server) orgPrefill(c *gin.Context) {
+	id, err := pathOrg(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	q := newQuery(c, "n")
+	n := q.int("n", 20, 1, 100)
+	if err := q.err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	o, err := s.Orgs.Org(ctx, id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	res, err := s.Recommender.OrgPrefill(ctx, o.ID, members(o), n)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.noSharedCache(c)
+	c.PureJSON(http.StatusOK, res)
 }

@@ -26,6 +26,8 @@ type Recommender interface {
 	Erase(ids ...engine.IdentityID)
 	Explain(ctx context.Context, a engine.Alias, recommendationID string) (recommend.Explanation, error)
 	Recent(id engine.IdentityID) []recommend.Served
+	Prefill(ctx context.Context, a engine.Alias, org engine.OrgID, members []engine.Alias, n int) (recommend.Prefill, error)
+	OrgPrefill(ctx context.Context, org engine.OrgID, members []engine.Alias, n int) (recommend.Prefill, error)
 	ObserveItems(ctx context.Context, items []engine.Item) error
 }
 

@@ -202,6 +202,30 @@ func (db *DB) MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) 
 	return role, err
 }
 
+// OrgsOf returns the organisations the person alias a names belongs to.
+func (db *DB) OrgsOf(ctx context.Context, a engine.Alias) ([]engine.OrgID, error) {
+	var out []engine.OrgID
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		_, r, err := resolveRecord(txn, a)
+		if err != nil {
+			return err
+		}
+		for _, s := range r.streams {
+			prefix := streamKey(prefixOrgMember, s)
+			err := scanPrefix(txn, prefix, func(k, v []byte) error {
+				out = append(out, engine.OrgID(k[len(prefix):]))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out, err
+}
+
 // dropMemberships removes streams from the member lists of the
 // organisations they belong to, and their index entries, and returns how
 // many memberships it removed.

@@ -2,7 +2,9 @@ package recommend
 
 import (
 	"context"
+	"slices"
 	"strings"
+	"sync"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -15,6 +17,26 @@ type catalog struct {
 	version string
 	byID    map[string]engine.Item
 	meta    []*engine.Item // by model item index; nil where the catalog lacks the item
+
+	thirdsOnce sync.Once
+	low, high  float64 // the prices a third and two thirds of the way up
+}
+
+// thirds returns the catalog's price terciles (0, 0 without prices).
+func (c *catalog) thirds() (low, high float64) {
+	c.thirdsOnce.Do(func() {
+		var prices []float64
+		for _, it := range c.byID {
+			if it.Price > 0 {
+				prices = append(prices, it.Price)
+			}
+		}
+		if len(prices) > 0 {
+			slices.Sort(prices)
+			c.low, c.high = prices[len(prices)/3], prices[2*len(prices)/3]
+		}
+	})
+	return c.low, c.high
 }
 
 // attrs returns an item's category and brand ("" where unknown).

@@ -250,3 +250,63 @@ func TestFriendsPurchasesOnlyWhereBothPermit(t *testing.T) {
 		t.Fatalf("after the friend's withdrawal: %v\n%s", ids(after), reasonsOf(after))
 	}
 }
+
+func TestPrefillBlendsOwnAndOrganisationOrders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	buyer, colleague := alias(t, "b2b:ORG-001"), alias(t, "b2b:ORG-002")
+	own, err := e.svc.Prefill(ctx, buyer, "", nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(own.Items) == 0 || own.Items[0].Source != "history" || own.Items[0].UsualQuantity <= 0 || own.PriceTier == "" || len(own.Categories) == 0 {
+		t.Fatalf("own prefill %+v", own)
+	}
+	for _, it := range own.Items {
+		if want := float64(it.Orders) / float64(it.Orders+2); it.Confidence != want || it.Source != "history" {
+			t.Fatalf("%+v: confidence %v, want %v", it, it.Confidence, want)
+		}
+	}
+	blended, err := e.svc.Prefill(ctx, buyer, "ACME", []engine.Alias{buyer, colleague}, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := map[string]bool{}
+	for _, it := range own.Items {
+		mine[it.Item] = true
+	}
+	fromOrg := 0
+	for _, it := range blended.Items {
+		if it.Source == "organisation" {
+			fromOrg++
+			if mine[it.Item] {
+				t.Errorf("%s is the buyer's own but marked as the organisation's", it.Item)
+			}
+		}
+	}
+	if fromOrg == 0 || blended.Org != "ACME" {
+		t.Fatalf("nothing from the colleague: %+v", blended.Items)
+	}
+	// Explicit exclusions win over history.
+	brand := e.item(own.Items[0].Item).Brand
+	if _, err := e.db.PutPreferences(ctx, buyer, engine.Preferences{ExcludedBrands: []string{brand}, FavouriteCategories: []string{"Garden"}}, e.now); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Forget(mustID(t, e, buyer))
+	after, err := e.svc.Prefill(ctx, buyer, "", nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range after.Items {
+		if e.item(it.Item).Brand == brand {
+			t.Fatalf("%s of the excluded brand %s is prefilled", it.Item, brand)
+		}
+	}
+	if after.Categories[0].Key != "Garden" || after.Categories[0].Source != "explicit" || after.Categories[0].Confidence != 1 {
+		t.Fatalf("explicit favourite not first: %+v", after.Categories)
+	}
+	org, err := e.svc.OrgPrefill(ctx, "ACME", []engine.Alias{buyer, colleague}, 20)
+	if err != nil || len(org.Items) == 0 || org.Items[0].Source != "organisation" {
+		t.Fatalf("org prefill %+v %v", org, err)
+	}
+}

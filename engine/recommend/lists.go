@@ -126,25 +126,9 @@ func (s *Service) BuyAgain(ctx context.Context, a engine.Alias, n int) (BuyAgain
 	if err != nil {
 		return BuyAgainResult{}, err
 	}
-	t := l.Trained
-	p := st.profile(t)
-	// The profile's history is capped; buy-again looks at every purchase.
-	p.History = p.History[:0:0]
-	for _, pu := range st.purchases {
-		typ := engine.EventPurchase
-		if pu.ret {
-			typ = engine.EventReturn
-		}
-		p.History = append(p.History, model.Interaction{Item: pu.item, Type: typ, Time: pu.time, Qty: pu.qty})
-	}
-	scores := make([]float64, len(t.Items))
-	t.Ranker.BuyAgain().Score(p, scores)
-	top := model.TopN(scores, n, nil)
 	res := BuyAgainResult{Alias: a.String(), ModelVersion: l.VersionID(), Items: []Reorder{}}
-	now := time.Unix(p.Now, 0).UTC()
-	for _, c := range top {
-		r := reorderStats(st.purchases, c.Item, now)
-		r.Item, r.Rank, r.Score = t.Items[c.Item], len(res.Items)+1, c.Score
+	for _, r := range s.reorders(l, st.purchases, st.region, n) {
+		r.Rank = len(res.Items) + 1
 		res.Items = append(res.Items, r)
 	}
 	return res, nil
