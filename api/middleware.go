@@ -125,7 +125,7 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 			s.fail(c, engine.Errorf(engine.CodeForbidden, "a %s key may not call %s %s (allowed: %s)", k.Role, rt.method, openAPIPath(rt.path), strings.Join(allowed, ", ")))
 			return
 		}
-		if !s.checkScope(c, rt, &k) {
+		if !s.checkScope(c, rt, &k) || !s.checkUser(c, rt, &k) {
 			return
 		}
 		c.Next()

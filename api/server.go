@@ -82,6 +82,11 @@ type Server struct {
 	// RateLimit is every key's rate limit in requests per second, unless
 	// the key has its own; 0: none.
 	RateLimit float64
+	// UserTokens verifies signed-in people's tokens; nil: none are taken.
+	UserTokens *UserTokens
+	// RequireUserToken makes storefront and portal calls about a person
+	// carry that person's token.
+	RequireUserToken bool
 
 	draining atomic.Bool
 	limits   limiter

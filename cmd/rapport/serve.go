@@ -34,6 +34,9 @@ type Server struct {
 	Rules        *recommend.Rules                   // business rules; nil for none
 	CORSOrigins  []string
 	RateLimit    float64 // per key, requests per second (0: none), unless the key has its own
+	// UserTokens verifies signed-in people's JWTs; nil: none are taken.
+	UserTokens       *api.UserTokens
+	RequireUserToken bool
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
@@ -79,7 +82,8 @@ func (s *Server) Open() error {
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		People: db, Privacy: db, Orgs: db, Consent: p.enforcer,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
-		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit}
+		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
+		UserTokens: s.UserTokens, RequireUserToken: s.RequireUserToken}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -126,6 +130,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
+	jwtSecret := fs.String("jwt-secret-file", "", "file holding the identity provider's HS256 shared secret, for end-user tokens")
+	jwks := fs.String("jwt-jwks", "", "JWKS file with the identity provider's RS256 public keys, for end-user tokens")
+	jwtIssuer := fs.String("jwt-issuer", "", "required iss of end-user tokens")
+	jwtAudience := fs.String("jwt-audience", "", "required aud of end-user tokens")
+	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
@@ -154,6 +163,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("--cache-identities must be positive")
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, RateLimit: *rateLimit}
+	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
+		return err
+	}
+	if *requireToken && s.UserTokens == nil {
+		return usagef("--require-user-token needs --jwt-secret-file or --jwt-jwks")
+	}
+	s.RequireUserToken = *requireToken
 	if s.Retention, err = engine.ParseRetention(*retention); err != nil {
 		return usagef("--retention: %v", err)
 	}
