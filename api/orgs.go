@@ -50,6 +50,20 @@ var orgScopes = map[string]scope{
 	"GET /v1/identities/:alias/preferences":                  scopeIdentity,
 }
 
+// RouteScopes returns, for documentation and tests, what an
+// organisation-scoped key reaches through every /v1 route ("METHOD
+// /path"): "catalog", "org", "identity", or "" for nothing.
+func (s *Server) RouteScopes() map[string]string {
+	names := map[scope]string{scopeNone: "", scopeCatalog: "catalog", scopeOrg: "org", scopeIdentity: "identity"}
+	out := map[string]string{}
+	for _, rt := range s.routes() {
+		if rt.roles != nil {
+			out[rt.method+" "+openAPIPath(rt.path)] = names[orgScopes[rt.method+" "+rt.path]]
+		}
+	}
+	return out
+}
+
 // checkScope enforces a key's organisation scope on one request; it
 // answers and returns false when the key may not proceed.
 func (s *Server) checkScope(c *gin.Context, rt route, k *engine.APIKey) bool {

@@ -10,10 +10,10 @@ import (
 	"rapport/engine"
 )
 
-// scopedKey makes a portal key scoped to org.
-func (e *env) scopedKey(org string) string {
+// scopedKey makes a key of role scoped to org.
+func (e *env) scopedKey(role engine.Role, org string) string {
 	e.t.Helper()
-	k, secret, err := engine.NewAPIKey(engine.RolePortal, "portal-"+org, time.Now())
+	k, secret, err := engine.NewAPIKey(role, string(role)+"-"+org, time.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestOrganisationsAndScopedKeys(t *testing.T) {
 		t.Fatalf("org: %d %s", r.status, r.body)
 	}
 
-	acme := e.scopedKey("ACME")
+	acme := e.scopedKey(engine.RolePortal, "ACME")
 	for _, c := range []struct {
 		method, path string
 		status       int

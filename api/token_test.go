@@ -133,7 +133,7 @@ func TestUserTokens(t *testing.T) {
 	e.admin("PUT", "/v1/orgs/ACME", `{"name":"Acme"}`)
 	e.admin("PUT", "/v1/orgs/ACME/members/b2b:boss", `{"role":"approver"}`)
 	e.admin("PUT", "/v1/orgs/ACME/members/b2b:clerk", `{"role":"viewer"}`)
-	portal := e.scopedKey("ACME")
+	portal := e.scopedKey(engine.RolePortal, "ACME")
 	boss := sg.token(t, "HS256", "", claims("b2b:boss", soon))
 	clerk := sg.token(t, "HS256", "", claims("b2b:clerk", soon))
 	for _, c := range []struct {
