@@ -88,8 +88,15 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		results = append(results, r)
 	}
+	// Reorders on a time split also measure the prefill's order lines.
+	var orders *eval.OrderResult
+	if t == eval.TaskReorder && *split == "time" && *cutoff != "" {
+		c, _ := parseDay(*cutoff)
+		o := eval.Orders(d, c)
+		orders = &o
+	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"protocol": s.Protocol, "task": t, "k": *k, "results": results})
+		return json.NewEncoder(stdout).Encode(map[string]any{"protocol": s.Protocol, "task": t, "k": *k, "results": results, "orders": orders})
 	}
 	fmt.Fprintf(stdout, "split %s; task %s; k %d; %s test people, %s relevant pairs\n\n", s.Protocol, t, *k, commas(int64(results[0].Users)), commas(int64(results[0].Pairs)))
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
@@ -97,7 +104,18 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, r := range results {
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.2f\t%.2f\t\n", r.Model, r.NDCG, r.Recall, r.Precision, r.MAP, r.MRR, r.HitRate, r.Coverage, r.Novelty, r.TrainSeconds)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil || orders == nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\norder lines: %s (person, item) pairs ordered before the cutoff and again after\n", commas(int64(orders.Pairs)))
+	for _, name := range []string{eval.QuantityUsual, eval.QuantityMedian, eval.QuantityLast} {
+		fmt.Fprintf(stdout, "  quantity = next order's, %-32s %6.2f%%\n", name+":", 100*float64(orders.QuantityHits[name])/float64(max(1, orders.Pairs)))
+	}
+	fmt.Fprintf(stdout, "next-order date, median error in days over %s pairs with two or more orders:\n", commas(int64(orders.DatePairs)))
+	for _, name := range []string{eval.DateCadence, eval.DateLast} {
+		fmt.Fprintf(stdout, "  %-32s %6.1f\n", name+":", orders.DateErrorDays[name])
+	}
+	return nil
 }
 
 func makeSplit(d *model.Dataset, kind, cutoff, until string, fraction float64, seed int64) (eval.Split, error) {

@@ -3,8 +3,6 @@ package recommend
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sort"
 	"time"
 
 	"rapport/engine"
@@ -100,7 +98,7 @@ type Reorder struct {
 	Rank          int       `json:"rank"`
 	Score         float64   `json:"score"`
 	Orders        int       `json:"orders"`                  // times bought
-	UsualQuantity float64   `json:"usual_quantity"`          // median quantity per purchase
+	UsualQuantity float64   `json:"usual_quantity"`          // most frequent quantity per order (the smallest of ties)
 	LastPurchased time.Time `json:"last_purchased"`          //
 	IntervalDays  float64   `json:"interval_days,omitempty"` // median days between purchases (with two or more)
 	DueAt         time.Time `json:"due_at,omitzero"`         // last purchase + interval
@@ -134,15 +132,23 @@ func (s *Service) BuyAgain(ctx context.Context, a engine.Alias, n int) (BuyAgain
 	return res, nil
 }
 
-// reorderStats summarises the purchases of one item.
+// reorderStats summarises the purchases of one item: its orders (the
+// purchases at one moment, quantities summed), their usual quantity and
+// cadence, and when the next is due.
 func reorderStats(purchases []purchase, item int32, now time.Time) Reorder {
 	var qtys []float64
 	var days []int64
+	var last int64
 	for _, p := range purchases {
 		if p.item != item || p.ret {
 			continue
 		}
-		qtys = append(qtys, float64(p.qty))
+		if len(qtys) > 0 && p.time == last {
+			qtys[len(qtys)-1] += float64(p.qty)
+		} else {
+			qtys = append(qtys, float64(p.qty))
+		}
+		last = p.time
 		if d := p.time / 86400; len(days) == 0 || days[len(days)-1] != d {
 			days = append(days, d)
 		}
@@ -151,20 +157,10 @@ func reorderStats(purchases []purchase, item int32, now time.Time) Reorder {
 	if len(qtys) == 0 {
 		return r
 	}
-	sort.Float64s(qtys)
-	r.UsualQuantity = median(qtys)
-	for _, p := range purchases {
-		if p.item == item && !p.ret {
-			r.LastPurchased = time.Unix(p.time, 0).UTC()
-		}
-	}
+	r.UsualQuantity = model.UsualQuantity(qtys)
+	r.LastPurchased = time.Unix(last, 0).UTC()
 	if len(days) >= 2 {
-		gaps := make([]float64, 0, len(days)-1)
-		for k := 1; k < len(days); k++ {
-			gaps = append(gaps, float64(days[k]-days[k-1]))
-		}
-		slices.Sort(gaps)
-		r.IntervalDays = median(gaps)
+		r.IntervalDays = model.MedianInterval(days)
 		r.DueAt = r.LastPurchased.Add(time.Duration(r.IntervalDays * 24 * float64(time.Hour)))
 		r.Due = !now.Before(r.DueAt.Add(-time.Duration(0.1 * r.IntervalDays * 24 * float64(time.Hour))))
 		if r.Due {
