@@ -1,7 +1,10 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -15,13 +18,14 @@ import (
 // assumes this process alone writes the identities it touches and is not
 // safe for concurrent use.
 type Loader struct {
-	db     *DB
-	wb     *badger.WriteBatch
-	ids    map[engine.Alias]aliasEntry
-	seen   map[string]bool
-	now    time.Time
-	change uint64 // the change-log sequence of this load
-	err    error  // from drawing it
+	db      *DB
+	wb      *badger.WriteBatch
+	ids     map[engine.Alias]aliasEntry
+	seen    map[string]bool
+	now     time.Time
+	change  uint64 // the change-log sequence of this load
+	members map[engine.OrgID][]engine.Alias
+	err     error // from drawing it
 }
 
 // NewLoader starts a bulk load.
@@ -116,6 +120,17 @@ func (l *Loader) AddConsent(a engine.Alias, c engine.Consent, id uint64) error {
 	return nil
 }
 
+// AddMember records that the person a names belongs to org (as a buyer,
+// unless already a member); memberships are written in Close, after the
+// events that create the people.
+func (l *Loader) AddMember(org engine.OrgID, a engine.Alias) error {
+	if l.members == nil {
+		l.members = map[engine.OrgID][]engine.Alias{}
+	}
+	l.members[org] = append(l.members[org], a)
+	return nil
+}
+
 // PutItem writes (replaces) one validated catalog item.
 func (l *Loader) PutItem(it engine.Item) error {
 	it.UpdatedAt = l.now
@@ -129,6 +144,11 @@ func (l *Loader) PutItem(it engine.Item) error {
 func (l *Loader) Close() error {
 	if err := l.wb.Flush(); err != nil {
 		return fmt.Errorf("flush load: %w", err)
+	}
+	for _, org := range slices.Sorted(maps.Keys(l.members)) {
+		if err := l.db.EnsureMembers(context.Background(), org, l.members[org], engine.OrgBuyer); err != nil {
+			return fmt.Errorf("load members of %s: %w", org, err)
+		}
 	}
 	return l.db.Sync()
 }

@@ -151,6 +151,41 @@ func (db *DB) PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, r
 	return m, err
 }
 
+// EnsureMembers makes every person aliases name a member of org with
+// role, creating the organisation (named by its id) if it is new; members
+// already there keep their role.
+func (db *DB) EnsureMembers(ctx context.Context, org engine.OrgID, aliases []engine.Alias, role engine.OrgRole) error {
+	return db.update(ctx, func(txn *badger.Txn) error {
+		now := time.Now().UTC()
+		o, err := getOrg(txn, org)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			o, err = orgRecord{Org: engine.Org{ID: org, Name: string(org), CreatedAt: now}}, nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, a := range aliases {
+			e, r, err := resolveRecord(txn, a)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(o.streams, func(s uint64) bool { return slices.Contains(r.streams, s) }) {
+				continue
+			}
+			if len(o.streams) >= engine.MaxOrgMembers {
+				return engine.Errorf(engine.CodeConflict, "an organisation has at most %d members", engine.MaxOrgMembers)
+			}
+			o.streams = append(o.streams, e.stream)
+			o.Members = append(o.Members, engine.Member{Alias: a, Role: role, AddedAt: now})
+			if err := txn.Set(memberKey(e.stream, org), []byte(role)); err != nil {
+				return err
+			}
+		}
+		o.UpdatedAt = now
+		return txn.Set(orgKey(org), encodeOrg(&o))
+	})
+}
+
 // DeleteMember removes the person alias a names from org.
 func (db *DB) DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias) error {
 	return db.update(ctx, func(txn *badger.Txn) error {

@@ -38,6 +38,7 @@ func loadPolicy(path string) (engine.ConsentPolicy, error) {
 type writer interface {
 	importer.Writer
 	importer.ConsentWriter
+	importer.MemberWriter
 }
 
 // dryRun writes nothing.
@@ -46,6 +47,7 @@ type dryRun struct{}
 func (dryRun) AddEvent(*engine.Event, uint64) (bool, error)          { return true, nil }
 func (dryRun) PutItem(engine.Item) error                             { return nil }
 func (dryRun) AddConsent(engine.Alias, engine.Consent, uint64) error { return nil }
+func (dryRun) AddMember(engine.OrgID, engine.Alias) error            { return nil }
 
 // gatedWriter applies the API's rules to imported records: a social signal
 // is stored only with social_signals consent in force (a decision on
@@ -96,6 +98,8 @@ func (g *gatedWriter) permitted(ev *engine.Event) (bool, error) {
 }
 
 func (g *gatedWriter) PutItem(it engine.Item) error { return g.w.PutItem(it) }
+
+func (g *gatedWriter) AddMember(org engine.OrgID, a engine.Alias) error { return g.w.AddMember(org, a) }
 
 func (g *gatedWriter) AddConsent(a engine.Alias, c engine.Consent, id uint64) error {
 	if _, err := g.db.ResolveAlias(g.ctx, a); engine.ErrorCode(err) == engine.CodeNotFound {

@@ -129,7 +129,7 @@ type sourceFlags struct {
 func addSourceFlags(fs *flagSet) *sourceFlags {
 	return &sourceFlags{
 		format:       fs.String("format", "", "csv, tsv or ndjson (default: from the file name)"),
-		mapping:      fs.String("map", "", "field=COLUMN,... (events: identity, item, time, quantity, price, currency, type, region, source, weight, id, target, title, category, brand; items: id, title, category, brand, price, currency, available)"),
+		mapping:      fs.String("map", "", "field=COLUMN,... (events: identity, item, time, quantity, price, currency, type, region, source, weight, id, target, friend, org, title, category, brand; items: id, title, category, brand, price, currency, available)"),
 		preset:       fs.String("preset", "", "a known data set: online-retail"),
 		identityKind: fs.String("identity-kind", "", "alias kind for bare identity values, e.g. customer"),
 		typ:          fs.String("type", "", "event type when there is no type column"),

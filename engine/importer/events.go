@@ -67,7 +67,8 @@ type eventImport struct {
 	seen        map[uint64]uint32 // row hash → occurrences so far
 	catalog     map[string]*engine.Item
 	catalogCols bool
-	header      map[string]int // column name → index, for presets
+	header      map[string]int  // column name → index, for presets
+	members     map[string]bool // org and alias pairs recorded
 }
 
 func (im *eventImport) checkColumns() error {
@@ -102,6 +103,14 @@ func (im *eventImport) mappedRow(r row) (*rejection, error) {
 	if errs := ev.Validate(im.opts.Now); len(errs) > 0 {
 		return fieldReject(errs), nil
 	}
+	var org engine.OrgID
+	if v := im.cols.get(r.fields, "org"); v != "" {
+		id, err := engine.ParseOrgID(v)
+		if err != nil {
+			return reject("invalid org", "org %v", err), nil
+		}
+		org = id
+	}
 	fields := make([][]byte, len(r.fields))
 	for i, f := range r.fields {
 		fields[i] = []byte(f)
@@ -110,7 +119,30 @@ func (im *eventImport) mappedRow(r row) (*rejection, error) {
 	if rej == nil && err == nil && im.catalogCols {
 		im.remember(&ev, r.fields)
 	}
+	if rej == nil && err == nil && org != "" {
+		err = im.member(org, ev.Alias)
+	}
 	return rej, err
+}
+
+// member records that a row's person belongs to org, once per pair.
+func (im *eventImport) member(org engine.OrgID, a engine.Alias) error {
+	mw, ok := im.w.(MemberWriter)
+	if !ok {
+		return fmt.Errorf("this import cannot record organisations")
+	}
+	key := string(org) + "\x00" + a.String()
+	if im.members[key] {
+		return nil
+	}
+	if im.members == nil {
+		im.members = map[string]bool{}
+	}
+	im.members[key] = true
+	if err := mw.AddMember(org, a); err != nil {
+		return fmt.Errorf("write membership: %w", err)
+	}
+	return nil
 }
 
 func (im *eventImport) add(ev *engine.Event, id uint64) (*rejection, error) {

@@ -26,6 +26,13 @@ type Writer interface {
 	PutItem(it engine.Item) error
 }
 
+// MemberWriter is a Writer that also takes organisation memberships, for
+// events files with an org column: each row's person is made a member
+// (a buyer) of the row's organisation, created if new.
+type MemberWriter interface {
+	AddMember(org engine.OrgID, a engine.Alias) error
+}
+
 // Skip is an error a Writer returns to leave one record out as a rejected
 // row (counted under Key, with Reason in the rejects file) rather than stop
 // the import: a social signal without consent, a consent for nobody.

@@ -8,7 +8,7 @@ import (
 )
 
 // EventFields are the event fields --map may name, for `import events`.
-var EventFields = []string{"id", "identity", "item", "time", "quantity", "price", "currency", "type", "region", "source", "weight", "target", "friend", "title", "category", "brand"}
+var EventFields = []string{"id", "identity", "item", "time", "quantity", "price", "currency", "type", "region", "source", "weight", "target", "friend", "org", "title", "category", "brand"}
 
 // ConsentFields are the fields --map may name, for `import consents`.
 var ConsentFields = []string{"identity", "purpose", "granted", "time", "expires", "source", "policy_version"}
