@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -141,4 +142,25 @@ func readAll(resp *http.Response) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestREADMENamesEveryRoute keeps the README's access table whole: every
+// /v1 route appears in it.
+func TestREADMENamesEveryRoute(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	for route := range e.api.RouteRoles() {
+		_, path, _ := strings.Cut(route, " ")
+		if !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		// The table abbreviates a shared prefix as "…/last-part".
+		last := path[strings.LastIndex(path, "/"):]
+		if !strings.Contains(string(readme), path) && !strings.Contains(string(readme), "…"+last) {
+			t.Errorf("the README's access table does not name %s", route)
+		}
+	}
 }
