@@ -47,15 +47,18 @@ type Server struct {
 func (s *Server) Open() error {
 	opts := store.DefaultOptions(s.DataDir)
 	opts.Logger, opts.Lean = s.Logger, true
+	l, err := loadModel(opts)
+	if err != nil {
+		return err
+	}
 	db, err := store.Open(opts)
 	if err != nil {
 		return err
 	}
 	s.db = db
 	p := newPipeline(db, s.Model, s.Logger)
-	if err := p.loadServing(context.Background()); err != nil {
-		db.Close()
-		return err
+	if l != nil {
+		p.serving.Swap(l)
 	}
 	s.jobs = jobs.New(db, s.Logger)
 	if err := p.schedule(s.jobs, s.MergeSchedule, s.TrainSchedule); err != nil {
@@ -83,6 +86,20 @@ func (s *Server) Open() error {
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	s.jobs.Start()
 	return nil
+}
+
+// loadModel loads the newest promoted model version (nil if none) in a
+// store opened only for that. Badger reads the artefact through a memory
+// map of its value log, and the pages read stay resident for as long as
+// the map does: hundreds of MB at catalog scale, read once. Closing the
+// store unmaps them, so the server's RSS is what serving uses.
+func loadModel(opts store.Options) (*model.Loaded, error) {
+	db, err := store.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newestPromoted(context.Background(), db)
+	return l, errors.Join(err, db.Close())
 }
 
 // Close stops accepting requests, lets in-flight ones finish (up to the
