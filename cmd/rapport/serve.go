@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -127,6 +128,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
+	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -149,6 +151,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
+	}
+	if *memLimit != "" {
+		n, err := parseBytes(*memLimit)
+		if err != nil || n <= 0 {
+			return usagef("--memory-limit %q is not a size such as 1GiB or 900MiB", *memLimit)
+		}
+		debug.SetMemoryLimit(n)
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec, CacheIdentities: *cacheIDs}
 	for _, o := range strings.Split(*cors, ",") {
