@@ -44,6 +44,7 @@ type Service struct {
 	placements   map[string]int64
 
 	workspaces sync.Pool // *workspace
+	candSets   sync.Pool // *model.CandSet
 }
 
 // workspace is one request's scratch memory, reused across requests.
@@ -188,7 +189,12 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 	skip := s.filter(t, cat, st, req, ctxItem)
 	var sc scoring
 	if t.Ranker.ALS.Indexed() {
-		sc = scoreCandidates(t, p, ctxItem)
+		cs, _ := s.candSets.Get().(*model.CandSet)
+		if cs == nil {
+			cs = new(model.CandSet)
+		}
+		defer s.candSets.Put(cs)
+		sc = scoreCandidates(t, p, ctxItem, cs)
 	} else {
 		ws := s.workspace(len(t.Items))
 		defer s.workspaces.Put(ws)
