@@ -35,6 +35,9 @@ type Server struct {
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
+	// CacheBytes bounds the memory those identities' state and lists hold
+	// (0: the service's default).
+	CacheBytes int64
 
 	db   *store.DB
 	api  *api.Server
@@ -66,7 +69,7 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities}
+	rec := &recommend.Service{Store: db, Serving: p.serving, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins}
@@ -127,6 +130,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mergeSpec, trainSpec := addScheduleFlags(fs)
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
+	cacheBytes := fs.String("cache-bytes", "256MiB", "memory those identities' state and lists may hold, as estimated (e.g. 128MiB)")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
@@ -152,6 +156,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
 	}
+	cacheBudget, err := parseBytes(*cacheBytes)
+	if err != nil || cacheBudget < 1 {
+		return usagef("--cache-bytes %q is not a size such as 256MiB", *cacheBytes)
+	}
 	if *memLimit != "" {
 		n, err := parseBytes(*memLimit)
 		if err != nil || n <= 0 {
@@ -159,7 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec, CacheIdentities: *cacheIDs}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, MergeSchedule: *mergeSpec, TrainSchedule: *trainSpec, CacheIdentities: *cacheIDs, CacheBytes: cacheBudget}
 	for _, o := range strings.Split(*cors, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {

@@ -26,16 +26,20 @@ type Store interface {
 }
 
 // Service answers recommendation requests. Set Store and Serving; Rules,
-// MaxHistory and CacheSize are optional.
+// MaxHistory, CacheSize and CacheBytes are optional.
 type Service struct {
 	Store      Store
 	Serving    *model.Serving
 	Rules      *Rules
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 100,000
+	// CacheBytes bounds the memory those identities' states and lists
+	// hold, as estimated; default 256 MiB.
+	CacheBytes int64
 
 	mu         sync.Mutex
 	entries    map[engine.IdentityID]*entry
+	cacheBytes int64 // the entries' sizes, as last counted
 	itemsMu    sync.Mutex
 	catalog    atomic.Pointer[catalog]
 	catalogGen atomic.Uint64
@@ -75,6 +79,13 @@ func (s *Service) maxHistory() int {
 		return s.MaxHistory
 	}
 	return 200
+}
+
+func (s *Service) cacheBudget() int64 {
+	if s.CacheBytes > 0 {
+		return s.CacheBytes
+	}
+	return 256 << 20
 }
 
 func (s *Service) cacheSize() int {
