@@ -130,7 +130,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mergeSpec, trainSpec := addScheduleFlags(fs)
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
-	cacheBytes := fs.String("cache-bytes", "256MiB", "memory those identities' state and lists may hold, as estimated (e.g. 128MiB)")
+	cacheBytes := fs.String("cache-bytes", "32MiB", "memory those identities' state and lists may hold, as estimated (e.g. 128MiB)")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")

@@ -34,7 +34,7 @@ type Service struct {
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 100,000
 	// CacheBytes bounds the memory those identities' states and lists
-	// hold, as estimated; default 256 MiB.
+	// hold, as estimated; default 32 MiB.
 	CacheBytes int64
 
 	mu         sync.Mutex
@@ -85,7 +85,7 @@ func (s *Service) cacheBudget() int64 {
 	if s.CacheBytes > 0 {
 		return s.CacheBytes
 	}
-	return 256 << 20
+	return 32 << 20
 }
 
 func (s *Service) cacheSize() int {
