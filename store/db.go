@@ -28,7 +28,7 @@ type Options struct {
 	// MemTableSize overrides Badger's memtable size in bytes when positive.
 	MemTableSize int64
 	// Lean trades Badger's caches for memory: two memtables instead of
-	// five and a 64 MiB block cache (the OS page cache still holds the
+	// five and a 16 MiB block cache (the OS page cache still holds the
 	// tables). The server uses it; bulk loads keep the larger buffers.
 	Lean bool
 }
@@ -57,7 +57,7 @@ func Open(opts Options) (*DB, error) {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
 	}
 	if opts.Lean {
-		bo = bo.WithNumMemtables(2).WithBlockCacheSize(64 << 20)
+		bo = bo.WithNumMemtables(2).WithBlockCacheSize(16 << 20)
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -154,4 +155,26 @@ func (fs *flagSet) Float64(name string, def float64, usage string) *float64 {
 		def = f
 	}
 	return fs.FlagSet.Float64(name, def, usage+" ["+envName(name)+"]")
+}
+
+// parseBytes reads a size in bytes with an optional unit: B, KiB, MiB,
+// GiB, or KB, MB, GB (powers of 1000).
+func parseBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		scale  int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	v = strings.TrimSpace(v)
+	scale := int64(1)
+	for _, u := range units {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, scale = strings.TrimSpace(n), u.scale
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f*float64(scale) > math.MaxInt64 {
+		return 0, fmt.Errorf("%q is not a size", v)
+	}
+	return int64(f * float64(scale)), nil
 }

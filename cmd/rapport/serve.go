@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type Server struct {
 	// CacheIdentities bounds the identities whose serving state and lists
 	// are kept in memory (0: the service's default).
 	CacheIdentities int
+	// CacheBytes bounds the memory those identities' state and lists hold
+	// (0: the service's default).
+	CacheBytes int64
 	// ConsentPolicy is the regional default for people who have not
 	// decided; nil: engine.DefaultConsentPolicy.
 	ConsentPolicy *engine.ConsentPolicy
@@ -56,6 +60,10 @@ type Server struct {
 func (s *Server) Open() error {
 	opts := store.DefaultOptions(s.DataDir)
 	opts.Logger, opts.Lean = s.Logger, true
+	l, err := loadModel(opts)
+	if err != nil {
+		return err
+	}
 	db, err := store.Open(opts)
 	if err != nil {
 		return err
@@ -67,9 +75,8 @@ func (s *Server) Open() error {
 	}
 	gate := features.NewGate(policy)
 	p := newPipeline(db, s.Model, gate, s.Logger)
-	if err := p.loadServing(context.Background()); err != nil {
-		db.Close()
-		return err
+	if l != nil {
+		p.serving.Swap(l)
 	}
 	s.jobs = jobs.New(db, s.Logger)
 	p.retention = s.Retention
@@ -77,7 +84,7 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities}
+	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
 	p.forget = rec.Forget
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
 		People: db, Privacy: db, Orgs: db, Consent: p.enforcer,
@@ -101,6 +108,20 @@ func (s *Server) Open() error {
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	s.jobs.Start()
 	return nil
+}
+
+// loadModel loads the newest promoted model version (nil if none) in a
+// store opened only for that. Badger reads the artefact through a memory
+// map of its value log, and the pages read stay resident for as long as
+// the map does: hundreds of MB at catalog scale, read once. Closing the
+// store unmaps them, so the server's RSS is what serving uses.
+func loadModel(opts store.Options) (*model.Loaded, error) {
+	db, err := store.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	l, err := newestPromoted(context.Background(), db)
+	return l, errors.Join(err, db.Close())
 }
 
 // Close stops accepting requests, lets in-flight ones finish (up to the
@@ -128,6 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	retention := fs.String("retention", "", "time to live per event type, e.g. view=90d,add_to_cart=180d (d, h, m or s); types not named are kept")
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
+	cacheBytes := fs.String("cache-bytes", "32MiB", "memory those identities' state and lists may hold, as estimated (e.g. 128MiB)")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
 	jwtSecret := fs.String("jwt-secret-file", "", "file holding the identity provider's HS256 shared secret, for end-user tokens")
@@ -136,6 +158,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jwtAudience := fs.String("jwt-audience", "", "required aud of end-user tokens")
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
+	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -162,7 +185,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, RateLimit: *rateLimit}
+	cacheBudget, err := parseBytes(*cacheBytes)
+	if err != nil || cacheBudget < 1 {
+		return usagef("--cache-bytes %q is not a size such as 256MiB", *cacheBytes)
+	}
+	if *memLimit != "" {
+		n, err := parseBytes(*memLimit)
+		if err != nil || n <= 0 {
+			return usagef("--memory-limit %q is not a size such as 1GiB or 900MiB", *memLimit)
+		}
+		debug.SetMemoryLimit(n)
+	}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}

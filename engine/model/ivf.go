@@ -152,24 +152,31 @@ func nearest(x []float32, n int, cent []float32, k, f int) []int32 {
 func (ix *ivf) search(x []float32, m, nprobe int) []Scored {
 	k := len(ix.starts) - 1
 	f := ix.f
-	cs := make([]float32, k)
+	sc, _ := searchScratch.Get().(*ivfScratch)
+	if sc == nil {
+		sc = new(ivfScratch)
+	}
+	defer searchScratch.Put(sc)
+	cs := grow(&sc.cs, k)
 	blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: k, Cols: f, Stride: f, Data: ix.centroids},
 		blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: k, Inc: 1, Data: cs})
-	c64 := make([]float64, k)
+	c64 := slices.Grow(sc.c64[:0], k)[:k]
+	sc.c64 = c64
 	for i, v := range cs {
 		c64[i] = float64(v)
 	}
 	probe := TopN(c64, min(nprobe, k), nil)
 	best := newBounded(m)
 	if len(ix.heavy) > 0 {
-		out := make([]float32, len(ix.heavy))
+		out := grow(&sc.out, len(ix.heavy))
 		blas32.Gemv(blas.NoTrans, 1, blas32.General{Rows: len(ix.heavy), Cols: f, Stride: f, Data: ix.heavyData},
 			blas32.Vector{N: f, Inc: 1, Data: x}, 0, blas32.Vector{N: len(out), Inc: 1, Data: out})
 		for j, v := range out {
 			best.offer(Scored{Item: ix.heavy[j], Score: float64(v)})
 		}
 	}
-	var out []float32
+	out := sc.out
+	defer func() { sc.out = out }()
 	for _, p := range probe {
 		lo, hi := ix.starts[p.Item], ix.starts[p.Item+1]
 		if hi == lo {
@@ -185,4 +192,19 @@ func (ix *ivf) search(x []float32, m, nprobe int) []Scored {
 		}
 	}
 	return best.sorted()
+}
+
+// ivfScratch is one search's scratch memory, reused across searches: at
+// catalog scale a search otherwise allocates some 10 KB per request.
+type ivfScratch struct {
+	cs, out []float32
+	c64     []float64
+}
+
+var searchScratch sync.Pool // *ivfScratch
+
+// grow sets *buf to length n, reallocating only when it is too short.
+func grow(buf *[]float32, n int) []float32 {
+	*buf = slices.Grow((*buf)[:0], n)[:n]
+	return *buf
 }

@@ -3,6 +3,7 @@ package model
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -186,34 +187,86 @@ type Cand struct {
 	Parts [4]float64
 }
 
+// CandSet is reusable memory for Candidates: the candidates and, by item,
+// where each of them is. The zero value is ready; Reset makes it ready
+// again without giving its memory back. It is not safe for concurrent use.
+type CandSet struct {
+	Cands []Cand
+	slot  []int32 // by item: 1 + its index in Cands, 0 when absent
+	items []int32
+	als   []float64
+}
+
+// Index returns the position of item in s.Cands, or -1.
+func (s *CandSet) Index(item int32) int {
+	if int(item) >= len(s.slot) {
+		return -1
+	}
+	return int(s.slot[item]) - 1
+}
+
+// Add returns the position of item in s.Cands, appending it if absent.
+func (s *CandSet) Add(item int32) int {
+	if int(item) >= len(s.slot) {
+		s.slot = slices.Grow(s.slot, int(item)+1-len(s.slot))[:int(item)+1]
+	}
+	if k := s.slot[item]; k > 0 {
+		return int(k) - 1
+	}
+	s.Cands = append(s.Cands, Cand{Item: item})
+	s.slot[item] = int32(len(s.Cands))
+	return len(s.Cands) - 1
+}
+
+// Reset empties s, clearing only the slots its candidates used.
+func (s *CandSet) Reset() {
+	for _, c := range s.Cands {
+		s.slot[c.Item] = 0
+	}
+	s.Cands = s.Cands[:0]
+}
+
+// Best returns the k best candidates, best first, leaving out the items
+// skip names (skip may be nil).
+func (s *CandSet) Best(k int, skip func(int32) bool) []Scored {
+	b := newBounded(k)
+	for _, c := range s.Cands {
+		sc := Scored{Item: c.Item, Score: c.Score}
+		if !b.wants(sc) || skip != nil && skip(c.Item) {
+			continue
+		}
+		b.offer(sc)
+	}
+	return b.sorted()
+}
+
 // Candidates ranks p like Explain but looks only at a candidate set, for
 // catalogs too large to score whole: the item-to-item neighbours of p's
 // history, the ALS index's nearest m, and the top m trending and seasonal
 // items. Each part is normalised by its maximum as in the full blend (for
 // ALS, the best indexed score). Candidates come back best first.
 func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
+	var s CandSet
+	step := r.CandidatesInto(&s, p, m)
+	return s.Cands, step
+}
+
+// CandidatesInto is Candidates into s, which it resets first: serving
+// reuses one CandSet per request in flight instead of allocating the
+// candidates, their index and scratch for every request.
+func (r *Ranker) CandidatesInto(s *CandSet, p *Profile, m int) Step {
+	s.Reset()
 	step := r.StepFor(p)
 	trending := r.Trending.Top(p.Region, m)
 	if step == StepTrending {
-		out := make([]Cand, len(trending))
-		for k, t := range trending {
-			out[k] = Cand{Item: t.Item, Score: t.Score}
-			out[k].Parts[3] = t.Score
+		for _, t := range trending {
+			c := &s.Cands[s.Add(t.Item)]
+			c.Score, c.Parts[3] = t.Score, t.Score
 		}
-		return out, step
+		return step
 	}
 	hw := r.KNN.HistoryWeights(p)
-	cands := make([]Cand, 0, 4*m+100*len(hw))
-	index := make(map[int32]int, 4*m+100*len(hw))
-	get := func(i int32) int {
-		k, ok := index[i]
-		if !ok {
-			k = len(cands)
-			cands = append(cands, Cand{Item: i})
-			index[i] = k
-		}
-		return k
-	}
+	s.Cands = slices.Grow(s.Cands, 4*m+100*len(hw))
 	cfg := r.Config
 	weights := [4]float64{1, cfg.WeightALS, cfg.WeightSeasonal, cfg.WeightTrending}
 	if step == StepItemToItem {
@@ -223,26 +276,26 @@ func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 	// order so the result is the same on every run.
 	for _, j := range sortedKeys(hw) {
 		for _, nb := range r.KNN.NeighboursOf(j) {
-			cands[get(nb.Item)].Parts[0] += hw[j] * nb.Score
+			s.Cands[s.Add(nb.Item)].Parts[0] += hw[j] * nb.Score
 		}
 	}
 	knnMax := 0.0
-	for _, c := range cands {
+	for _, c := range s.Cands {
 		knnMax = max(knnMax, c.Parts[0])
 	}
 	for _, t := range trending {
-		get(t.Item)
+		s.Add(t.Item)
 	}
 	var seasonal []Scored
 	alsMax := 0.0
 	if step == StepBlend {
 		seasonal = r.Seasonal.Top(p.Region, m)
-		for _, s := range seasonal {
-			get(s.Item)
+		for _, se := range seasonal {
+			s.Add(se.Item)
 		}
 		nearest := r.ALS.Nearest(p, m)
-		for _, s := range nearest {
-			get(s.Item)
+		for _, n := range nearest {
+			s.Add(n.Item)
 		}
 		if len(nearest) > 0 {
 			alsMax = nearest[0].Score
@@ -261,14 +314,16 @@ func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 	if len(seasonal) > 0 {
 		seMax = seasonal[0].Score
 	}
+	cands := s.Cands
 	var als []float64
 	if step == StepBlend {
-		items := make([]int32, len(cands))
-		for k, c := range cands {
-			items[k] = c.Item
+		s.items = s.items[:0]
+		for _, c := range cands {
+			s.items = append(s.items, c.Item)
 		}
-		als = make([]float64, len(items))
-		r.ALS.ScoreItems(p, items, als)
+		s.als = slices.Grow(s.als[:0], len(cands))[:len(cands)]
+		als = s.als
+		r.ALS.ScoreItems(p, s.items, als)
 	}
 	knnScale, trScale, alsScale, seScale := scale(0, knnMax), scale(3, trMax), scale(1, alsMax), scale(2, seMax)
 	for k := range cands {
@@ -281,5 +336,5 @@ func (r *Ranker) Candidates(p *Profile, m int) ([]Cand, Step) {
 		}
 		c.Score = c.Parts[0] + c.Parts[1] + c.Parts[2] + c.Parts[3]
 	}
-	return cands, step
+	return step
 }

@@ -26,6 +26,7 @@ type Trained struct {
 
 	itemIndex map[string]int32
 	userIndex map[string]int32
+	users     *aliasTable // replaces Users and userIndex once compacted
 }
 
 // Train fits a Ranker on d as of now. progress, if not nil, hears after
@@ -62,6 +63,9 @@ func (t *Trained) ItemIndex(id string) (int32, bool) {
 
 // UserIndex returns the training index of a user key, or -1.
 func (t *Trained) UserIndex(user string) int {
+	if t.users != nil {
+		return t.users.index(user)
+	}
 	if u, ok := t.userIndex[user]; ok {
 		return int(u)
 	}
@@ -77,9 +81,16 @@ func (t *Trained) Factors(user string) []float64 {
 	return t.Ranker.ALS.UserFactors(&Profile{User: u})
 }
 
-// Compact trims the model to what serving needs (see ALS.Compact); it can
-// no longer be encoded.
-func (t *Trained) Compact() { t.Ranker.ALS.Compact() }
+// Compact trims the model to what serving needs (see ALS.Compact) and
+// replaces Users (then nil) with a compact index; it can no longer be
+// encoded.
+func (t *Trained) Compact() {
+	t.Ranker.ALS.Compact()
+	if t.users == nil {
+		t.users = newAliasTable(t.Users)
+		t.Users, t.userIndex = nil, nil
+	}
+}
 
 // artefactFormat is the first byte of a marshalled Trained.
 const artefactFormat byte = 1
@@ -88,7 +99,7 @@ const artefactFormat byte = 1
 // configuration as JSON, the vocabularies, then each model's arrays as
 // little-endian numbers. Equal models encode to equal bytes.
 func (t *Trained) MarshalBinary() ([]byte, error) {
-	if t.Ranker.ALS.X == nil {
+	if t.Ranker.ALS.X == nil || t.users != nil {
 		return nil, fmt.Errorf("model artefact: a compacted model cannot be encoded")
 	}
 	w := &writer{}

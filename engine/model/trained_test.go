@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -87,7 +88,16 @@ func TestCompactKeepsRanking(t *testing.T) {
 	s := make([]float64, len(tr.Items))
 	tr.Ranker.Score(p, s)
 	before := TopN(s, 10, nil)
+	users := slices.Clone(tr.Users)
 	tr.Compact()
+	for want, a := range users {
+		if got := tr.UserIndex(a); got != want {
+			t.Fatalf("compacted: UserIndex(%q) = %d, want %d", a, got, want)
+		}
+	}
+	if got := tr.UserIndex("customer:nobody"); got != -1 {
+		t.Fatalf("compacted: UserIndex of an unknown alias = %d, want -1", got)
+	}
 	if _, err := tr.MarshalBinary(); err == nil {
 		t.Fatal("a compacted model was encoded")
 	}

@@ -45,6 +45,7 @@ func (s *Service) noteServed(id engine.IdentityID, sv served, items []Item) {
 		e.served = slices.Delete(e.served, 0, 1)
 	}
 	e.served = append(e.served, sv)
+	s.recount(e)
 }
 
 // Served is one recent list, as export shows it.

@@ -99,54 +99,40 @@ const candidatePool = 150
 
 // scoreCandidates scores only a candidate set (ALS index, item-to-item
 // neighbours, trending and seasonal tops, the viewed item's neighbours):
-// the path for catalogs too large to read whole per request.
-func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32, social map[int32]model.Interest) scoring {
-	cands, step := t.Ranker.Candidates(p, candidatePool)
-	best := 0.0
-	if len(cands) > 0 {
-		best = cands[0].Score
+// the path for catalogs too large to read whole per request. The scoring
+// reads cs, which the caller must not reuse while it needs the scoring.
+func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32, social map[int32]model.Interest, cs *model.CandSet) scoring {
+	step := t.Ranker.CandidatesInto(cs, p, candidatePool)
+	var soc map[int32]float64
+	if len(social) > 0 {
+		best := 0.0
+		for _, c := range cs.Cands {
+			best = max(best, c.Score)
+		}
+		soc = socialPart(social, step, best)
 	}
-	soc := socialPart(social, step, best)
-	ctx := map[int32]float64{}
+	var ctx map[int32]float64
 	if ctxItem >= 0 {
 		nbrs := t.Ranker.KNN.NeighboursOf(ctxItem)
 		if len(nbrs) > 0 && nbrs[0].Score > 0 {
+			ctx = make(map[int32]float64, len(nbrs))
 			w, top := contextWeight(t), nbrs[0].Score
 			for _, nb := range nbrs {
 				ctx[nb.Item] = w * nb.Score / top
 			}
 		}
 	}
-	byItem := make(map[int32]int, len(cands)+len(ctx))
-	for k := range cands {
-		byItem[cands[k].Item] = k
-	}
 	for _, extra := range []map[int32]float64{ctx, soc} {
 		for i, v := range extra {
-			k, ok := byItem[i]
-			if !ok {
-				cands = append(cands, model.Cand{Item: i})
-				k = len(cands) - 1
-				byItem[i] = k
-			}
-			cands[k].Score += v
+			cs.Cands[cs.Add(i)].Score += v
 		}
 	}
-	partIndex := map[string]int{model.PartItemToItem: 0, model.PartALS: 1, model.PartSeasonal: 2, model.PartTrending: 3}
 	return scoring{
 		step: step,
-		best: func(k int, skip func(int32) bool) []model.Scored {
-			all := make([]model.Scored, 0, len(cands))
-			for _, c := range cands {
-				if !skip(c.Item) {
-					all = append(all, model.Scored{Item: c.Item, Score: c.Score})
-				}
-			}
-			return model.Best(all, k)
-		},
+		best: cs.Best,
 		scoreOf: func(i int32) float64 {
-			if k, ok := byItem[i]; ok {
-				return cands[k].Score
+			if k := cs.Index(i); k >= 0 {
+				return cs.Cands[k].Score
 			}
 			return 0
 		},
@@ -157,11 +143,24 @@ func scoreCandidates(t *model.Trained, p *model.Profile, ctxItem int32, social m
 			case model.PartSocial:
 				return soc[i]
 			}
-			k, ok := byItem[i]
-			if !ok {
+			k := cs.Index(i)
+			if k < 0 {
 				return 0
 			}
-			return cands[k].Parts[partIndex[name]]
+			return cs.Cands[k].Parts[partIndex(name)]
 		},
 	}
+}
+
+// partIndex is the position of a part in model.Cand.Parts.
+func partIndex(name string) int {
+	switch name {
+	case model.PartItemToItem:
+		return 0
+	case model.PartALS:
+		return 1
+	case model.PartSeasonal:
+		return 2
+	}
+	return 3
 }

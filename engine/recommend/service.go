@@ -36,8 +36,8 @@ type Gate interface {
 }
 
 // Service answers recommendation requests. Set Store and Serving; Gate,
-// Rules, MaxHistory and CacheSize are optional. Without a Gate, serving
-// uses a person's own events and never their social signals.
+// Rules, MaxHistory, CacheSize and CacheBytes are optional. Without a
+// Gate, serving uses a person's own events and never their social signals.
 type Service struct {
 	Store      Store
 	Serving    *model.Serving
@@ -45,10 +45,14 @@ type Service struct {
 	Rules      *Rules
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 100,000
+	// CacheBytes bounds the memory those identities' states and lists
+	// hold, as estimated; default 32 MiB.
+	CacheBytes int64
 
 	mu         sync.Mutex
 	entries    map[engine.IdentityID]*entry
 	followers  map[engine.IdentityID]map[engine.IdentityID]bool // person → the people following them whose state uses their purchases
+	cacheBytes int64                                            // the entries' sizes, as last counted
 	itemsMu    sync.Mutex
 	catalog    atomic.Pointer[catalog]
 	catalogGen atomic.Uint64
@@ -57,6 +61,7 @@ type Service struct {
 	placements   map[string]int64
 
 	workspaces sync.Pool // *workspace
+	candSets   sync.Pool // *model.CandSet
 }
 
 // workspace is one request's scratch memory, reused across requests.
@@ -87,6 +92,13 @@ func (s *Service) maxHistory() int {
 		return s.MaxHistory
 	}
 	return 200
+}
+
+func (s *Service) cacheBudget() int64 {
+	if s.CacheBytes > 0 {
+		return s.CacheBytes
+	}
+	return 32 << 20
 }
 
 func (s *Service) cacheSize() int {
@@ -227,7 +239,12 @@ func (s *Service) compute(l *model.Loaded, cat *catalog, st *state, req Request)
 	var sc scoring
 	release := func() {}
 	if t.Ranker.ALS.Indexed() {
-		sc = scoreCandidates(t, p, ctxItem, st.social)
+		cs, _ := s.candSets.Get().(*model.CandSet)
+		if cs == nil {
+			cs = new(model.CandSet)
+		}
+		release = func() { s.candSets.Put(cs) }
+		sc = scoreCandidates(t, p, ctxItem, st.social, cs)
 	} else {
 		ws := s.workspace(len(t.Items))
 		release = func() { s.workspaces.Put(ws) }

@@ -381,3 +381,37 @@ func TestLargeCatalogPath(t *testing.T) {
 		t.Fatalf("anonymous visitor: %+v", r)
 	}
 }
+
+// TestCacheBudget: a cache too small for even one identity changes only
+// how often the store is read, never a list or how fresh it is.
+func TestCacheBudget(t *testing.T) {
+	e := newEnv(t)
+	tiny := &recommend.Service{Store: e.db, Serving: e.svc.Serving, CacheBytes: 1}
+	get := func(s *recommend.Service, who string) []string {
+		t.Helper()
+		res, err := s.Recommend(context.Background(), alias(t, who), recommend.Request{N: 10, AvailableOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids(res)
+	}
+	for round := 0; round < 2; round++ { // the second round reads whatever the caches kept
+		for c := 1; c <= 20; c++ {
+			who := fmt.Sprintf("customer:C%05d", c)
+			if want, got := get(e.svc, who), get(tiny, who); !slices.Equal(want, got) {
+				t.Fatalf("round %d, %s: %v with the default cache, %v with a 1-byte one", round, who, want, got)
+			}
+		}
+	}
+	first := get(tiny, someone)[0]
+	ev := engine.Event{Alias: alias(t, someone), Type: engine.EventPurchase, Item: first, Quantity: 1, Time: time.Now()}
+	if _, err := e.db.AppendEvents(context.Background(), []engine.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tiny.Observe(context.Background(), []engine.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(tiny, someone); slices.Contains(got, first) {
+		t.Fatalf("%s was just bought but is still recommended: %v", first, got)
+	}
+}

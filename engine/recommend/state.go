@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"time"
+	"unsafe"
 
 	"rapport/engine"
 	"rapport/engine/model"
@@ -127,17 +128,55 @@ func (s *state) add(t *model.Trained, events []engine.Event, maxHistory int) {
 type entry struct {
 	st     *state
 	epoch  uint64
-	lists  map[string]cachedList // finished lists for this state, by request
-	served []served              // the last lists served, oldest first
+	lists  []cachedList // finished lists for this state, one per request key
+	served []served     // the last lists served, oldest first
+	bytes  int          // size() when last counted in Service.cacheBytes
 }
 
 // cachedList is a ranked, explained list kept for identical requests until
 // the identity's next event, a catalog change or a model swap.
 type cachedList struct {
+	key     string
 	version string
 	catalog uint64
 	step    string
 	items   []Item
+}
+
+// size estimates the memory e holds, for the cache's byte budget: the
+// structs and slices it owns, not the strings it shares with the model.
+func (e *entry) size() int {
+	n := int(unsafe.Sizeof(entry{})) + 64 // and its slot in Service.entries
+	if st := e.st; st != nil {
+		n += int(unsafe.Sizeof(state{})) + len(st.region)
+		n += cap(st.history)*int(unsafe.Sizeof(model.Interaction{})) + cap(st.purchases)*int(unsafe.Sizeof(purchase{})) + cap(st.factors)*8
+		n += 48 + len(st.bought)*16
+		n += 48 + len(st.social)*24 + cap(st.signals)*int(unsafe.Sizeof(engine.Event{}))
+		for _, l := range [][]string{st.prefs.FavouriteCategories, st.prefs.FavouriteBrands, st.prefs.ExcludedCategories, st.prefs.ExcludedBrands} {
+			for _, v := range l {
+				n += 16 + len(v)
+			}
+		}
+	}
+	for _, sv := range e.served {
+		n += int(unsafe.Sizeof(sv)) + len(sv.id) + 16*len(sv.items)
+	}
+	for _, c := range e.lists {
+		n += int(unsafe.Sizeof(c)) + len(c.key) + cap(c.items)*int(unsafe.Sizeof(Item{}))
+		for _, it := range c.items {
+			for _, r := range it.Reasons {
+				n += int(unsafe.Sizeof(r)) + len(r)
+			}
+		}
+	}
+	return n
+}
+
+// recount brings s.cacheBytes up to date after e changed. s.mu is held.
+func (s *Service) recount(e *entry) {
+	n := e.size()
+	s.cacheBytes += int64(n - e.bytes)
+	e.bytes = n
 }
 
 // stateFor returns the serving state of alias under l: from the cache, or
@@ -185,11 +224,12 @@ func (s *Service) cached(id engine.IdentityID, epoch uint64, key, version string
 	if e == nil || e.epoch != epoch {
 		return cachedList{}, false
 	}
-	c, ok := e.lists[key]
-	if !ok || c.version != version || c.catalog != gen {
-		return cachedList{}, false
+	for _, c := range e.lists {
+		if c.key == key {
+			return c, c.version == version && c.catalog == gen
+		}
 	}
-	return c, true
+	return cachedList{}, false
 }
 
 // keep stores a finished list unless the identity changed meanwhile.
@@ -203,10 +243,14 @@ func (s *Service) keep(id engine.IdentityID, epoch uint64, key string, c cachedL
 	if e == nil || e.epoch != epoch || e.st == nil || e.st.version != c.version {
 		return
 	}
-	if e.lists == nil || len(e.lists) >= maxListsPerIdentity {
-		e.lists = map[string]cachedList{}
+	c.key = key
+	e.lists = slices.DeleteFunc(e.lists, func(l cachedList) bool { return l.key == key })
+	if len(e.lists) >= maxListsPerIdentity {
+		e.lists = nil
 	}
-	e.lists[key] = c
+	e.lists = append(e.lists, c)
+	s.recount(e)
+	s.evict(id)
 }
 
 // maxListsPerIdentity bounds the distinct requests cached per identity.
@@ -255,10 +299,15 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 	switch {
 	case e == nil && epoch == 0:
 		s.makeRoom()
-		s.entries[id] = &entry{st: st}
+		e = &entry{st: st}
+		s.entries[id] = e
 	case e != nil && e.epoch == epoch:
 		e.st, e.lists = st, nil
+	default:
+		return st, nil
 	}
+	s.recount(e)
+	s.evict(id)
 	return st, nil
 }
 
@@ -327,7 +376,8 @@ func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signa
 	return out, nil
 }
 
-// makeRoom drops an arbitrary entry when the cache is full. s.mu is held.
+// makeRoom drops an arbitrary entry when the cache holds its most
+// identities. s.mu is held.
 func (s *Service) makeRoom() {
 	if s.entries == nil {
 		s.entries = map[engine.IdentityID]*entry{}
@@ -335,8 +385,9 @@ func (s *Service) makeRoom() {
 	if len(s.entries) < s.cacheSize() {
 		return
 	}
-	for k := range s.entries {
+	for k, e := range s.entries {
 		delete(s.entries, k)
+		s.cacheBytes -= int64(e.bytes)
 		return
 	}
 }
@@ -367,6 +418,7 @@ func (s *Service) Forget(ids ...engine.IdentityID) {
 		}
 		e.epoch++
 		e.st, e.lists = nil, nil
+		s.recount(e)
 	}
 }
 
@@ -379,6 +431,22 @@ func (s *Service) Erase(ids ...engine.IdentityID) {
 	for _, id := range ids {
 		if e := s.entries[id]; e != nil {
 			e.served = nil
+			s.recount(e)
+		}
+	}
+}
+
+// evict drops arbitrary entries other than keep's while the cache holds
+// more than its byte budget. s.mu is held.
+func (s *Service) evict(keep engine.IdentityID) {
+	budget := s.cacheBudget()
+	for k, e := range s.entries {
+		if s.cacheBytes <= budget {
+			return
+		}
+		if k != keep {
+			delete(s.entries, k)
+			s.cacheBytes -= int64(e.bytes)
 		}
 	}
 }
@@ -411,6 +479,8 @@ func (s *Service) Observe(ctx context.Context, events []engine.Event) error {
 		}
 		e.epoch++
 		e.lists = nil
+		s.recount(e)
+		s.evict(id)
 		epoch, cached := e.epoch, e.st != nil
 		s.mu.Unlock()
 		if cached {
