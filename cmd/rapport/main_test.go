@@ -147,12 +147,13 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 		wg    sync.WaitGroup
 	)
 	next := make(chan int)
+	done := srv.done // srv is replaced by the restarted server below
 	go func() {
 		defer close(next)
 		for n := 0; n < 100000; n++ {
 			select {
 			case next <- n:
-			case <-srv.done:
+			case <-done:
 				return
 			}
 		}
