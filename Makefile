@@ -27,7 +27,7 @@ test: lint check-deps
 
 # race: the packages with concurrency of their own, under the race detector.
 race:
-	$(GO) test -race ./store ./api ./jobs ./features ./engine/recommend ./engine/model
+	$(GO) test -race ./store ./api ./jobs ./features ./engine/recommend ./engine/model ./cmd/rapport
 
 # bench: every benchmark. The figures the issues ask for: BenchmarkALSIteration
 # (s/iteration, 64 factors, 1M observations), BenchmarkTrainOnlineRetail
