@@ -26,7 +26,7 @@ type Trained struct {
 
 	itemIndex map[string]int32
 	userIndex map[string]int32
-	users     *aliasTable // replaces Users and userIndex once compacted
+	users     *userTable // replaces Users and userIndex once compacted
 }
 
 // Train fits a Ranker on d as of now. progress, if not nil, hears after
@@ -87,7 +87,7 @@ func (t *Trained) Factors(user string) []float64 {
 func (t *Trained) Compact() {
 	t.Ranker.ALS.Compact()
 	if t.users == nil {
-		t.users = newAliasTable(t.Users)
+		t.users = newUserTable(t.Users)
 		t.Users, t.userIndex = nil, nil
 	}
 }
