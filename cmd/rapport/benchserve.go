@@ -75,6 +75,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 		err = db.CreateKey(ctx, k)
 	}
 	var aliases []string
+	catalog := 0
 	if err == nil {
 		err = db.ScanAliases(ctx, func(a string) error {
 			if strings.HasPrefix(a, engine.KindCustomer+":") {
@@ -82,6 +83,9 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 			}
 			return nil
 		})
+	}
+	if err == nil {
+		err = db.ScanItems(ctx, func(engine.Item) error { catalog++; return nil })
 	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
@@ -101,7 +105,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"items": *items, "customers": *customers, "load": res, "rss_bytes": rss})
 	}
-	fmt.Fprintf(stdout, "shop: %s items, %s customers (data in %s)\n", commas(int64(*items)), commas(int64(*customers)), dir)
+	fmt.Fprintf(stdout, "shop: %s items, %s customers (data in %s)\n", commas(int64(catalog)), commas(int64(len(aliases))), dir)
 	if err := printLoad(stdout, res, *conc); err != nil {
 		return err
 	}
