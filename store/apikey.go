@@ -36,7 +36,9 @@ func decodeAPIKey(id string, val []byte) (engine.APIKey, error) {
 	copy(k.Hash[:], d.buf)
 	d.buf = d.buf[len(k.Hash):]
 	k.CreatedAt, k.RevokedAt = d.time(), d.time()
-	k.Org, k.Rate = engine.OrgID(d.string()), d.float()
+	if len(d.buf) > 0 { // keys written before scopes and rate limits have neither
+		k.Org, k.Rate = engine.OrgID(d.string()), d.float()
+	}
 	return k, d.err()
 }
 
