@@ -30,6 +30,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	duration := fs.Duration("duration", 10*time.Second, "how long to load")
 	n := fs.Int("n", 10, "items per list")
 	asJSON := fs.Bool("json", false, "print JSON")
+	cacheBytes := fs.String("cache-bytes", "128MiB", "the server's identity cache budget (as serve --cache-bytes)")
 	if rest, err := fs.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -37,6 +38,10 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *items < 10 || *customers < 10 || *conc < 1 || *conc > 256 || *duration <= 0 || *duration > 10*time.Minute {
 		return usagef("--items and --customers at least 10, --concurrency 1 to 256, --duration up to 10m")
+	}
+	budget, err := parseBytes(*cacheBytes)
+	if err != nil || budget < 1 {
+		return usagef("--cache-bytes %q is not a size such as 128MiB", *cacheBytes)
 	}
 	dir := *data
 	if dir == "" {
@@ -93,7 +98,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Model: model.DefaultRankerConfig(), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}}
+	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Model: model.DefaultRankerConfig(), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}, CacheBytes: budget}
 	if err := srv.Open(); err != nil {
 		return err
 	}

@@ -149,7 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	retention := fs.String("retention", "", "time to live per event type, e.g. view=90d,add_to_cart=180d (d, h, m or s); types not named are kept")
 	rulesFile := fs.String("rules", "", "business rules file (JSON: boosts, pins, diversity; see README)")
 	cacheIDs := fs.Int("cache-identities", 100_000, "identities whose serving state and lists stay in memory")
-	cacheBytes := fs.String("cache-bytes", "32MiB", "memory those identities' state and lists may hold, as estimated (e.g. 128MiB)")
+	cacheBytes := fs.String("cache-bytes", "128MiB", "memory those identities' state and lists may hold, as estimated (e.g. 32MiB for a million people visited evenly)")
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
 	jwtSecret := fs.String("jwt-secret-file", "", "file holding the identity provider's HS256 shared secret, for end-user tokens")

@@ -46,7 +46,7 @@ type Service struct {
 	MaxHistory int // recent interactions kept per identity; default 200
 	CacheSize  int // identities kept in memory; default 100,000
 	// CacheBytes bounds the memory those identities' states and lists
-	// hold, as estimated; default 32 MiB.
+	// hold, as estimated; default 128 MiB.
 	CacheBytes int64
 
 	mu         sync.Mutex
@@ -98,7 +98,7 @@ func (s *Service) cacheBudget() int64 {
 	if s.CacheBytes > 0 {
 		return s.CacheBytes
 	}
-	return 32 << 20
+	return 128 << 20
 }
 
 func (s *Service) cacheSize() int {
