@@ -33,6 +33,13 @@ type env struct {
 	ts   *httptest.Server
 }
 
+// registry promotes in the store only: the tests' serving holds no model.
+type registry struct{ *store.DB }
+
+func (r registry) Promote(ctx context.Context, id string) (engine.ModelVersion, error) {
+	return r.SetServing(ctx, id)
+}
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	opts := store.DefaultOptions(t.TempDir())
@@ -45,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	rec := &recommend.Service{Store: db, Serving: &model.Serving{}}
 	gate := features.NewGate(engine.DefaultConsentPolicy())
-	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: db, Recommender: rec, ServingVersion: func() string { return "" },
+	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())

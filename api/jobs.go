@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -51,4 +52,20 @@ func (s *Server) listModels(c *gin.Context) {
 		serving = s.ServingVersion()
 	}
 	c.PureJSON(http.StatusOK, modelList{Serving: serving, Versions: vs})
+}
+
+// promoteModel makes a version serve now: a candidate the guardrail held
+// back, or an earlier version to roll back to.
+func (s *Server) promoteModel(c *gin.Context) {
+	id := c.Param("version")
+	if id == "" || len(id) > 32 || strings.ContainsAny(id, "/ ") {
+		s.fail(c, fieldError("version", "must be a model version id such as v000003"))
+		return
+	}
+	v, err := s.Models.Promote(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.PureJSON(http.StatusOK, v)
 }

@@ -238,6 +238,8 @@ var schemas = map[string]any{
 		"categories": arrayOf(obj(nil, map[string]any{"key": str(""), "confidence": num(""), "source": str("explicit or inferred")})),
 		"brands":     arrayOf(obj(nil, map[string]any{"key": str(""), "confidence": num(""), "source": str("explicit or inferred")})),
 		"price_tier": str("budget, mid or premium")}),
+	"ModelVersion": obj(nil, map[string]any{"id": str(""), "status": str("promoted or candidate"), "reason": str("why a candidate was held back"),
+		"metrics": map[string]any{"type": "object", "additionalProperties": num("")}, "hyperparameters": map[string]any{"type": "object"}}),
 	"ModelList": obj(nil, map[string]any{"serving": str("the serving version id"), "versions": arrayOf(obj(nil, map[string]any{
 		"id": str(""), "created_at": map[string]any{"type": "string", "format": "date-time"}, "status": str("promoted or candidate"),
 		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},

@@ -46,6 +46,9 @@ type Jobs interface {
 // Models lists model versions.
 type Models interface {
 	Versions(ctx context.Context) ([]engine.ModelVersion, error)
+	// Promote makes a version serve now (promoting a candidate, or going
+	// back to an earlier version).
+	Promote(ctx context.Context, id string) (engine.ModelVersion, error)
 }
 
 // Pinger reports whether a dependency can serve.
@@ -178,6 +181,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/jobs", data, "List scheduled jobs with their next run and recent runs.", s.listJobs, opDoc{query: []param{{"runs", "integer", "recent runs per job, 0 to 100 (default 10)"}}, response: "JobList"}},
 		{"POST", "/v1/jobs/:name/runs", data, "Start a run of a job now (merge or train); 409 while one is running.", s.startJob, opDoc{response: "JobRun"}},
 		{"GET", "/v1/models", data, "List model versions, newest first, and which one serves.", s.listModels, opDoc{response: "ModelList"}},
+		{"POST", "/v1/models/:version/promote", data, "Make a version serve now: a candidate the guardrail held back, or an earlier version (rollback).", s.promoteModel, opDoc{response: "ModelVersion"}},
 	}
 }
 

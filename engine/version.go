@@ -4,8 +4,8 @@ import "time"
 
 // Version status.
 const (
-	VersionPromoted  = "promoted"  // may serve; the newest promoted one does
-	VersionCandidate = "candidate" // trained, not serving
+	VersionPromoted  = "promoted"  // has passed the guardrail or been promoted by hand; may serve
+	VersionCandidate = "candidate" // trained, held back (Reason says why)
 )
 
 // ModelVersion describes one training: its settings, the data it saw, how
@@ -24,7 +24,12 @@ type ModelVersion struct {
 	Holdout         string             `json:"holdout"` // the protocol of the offline metrics
 	Metrics         map[string]float64 `json:"metrics"` // e.g. discover_ndcg@10
 	ArtefactBytes   int                `json:"artefact_bytes"`
+	Reason          string             `json:"reason,omitempty"` // why a candidate was held back
 }
+
+// GuardMetric is the held-out metric a new version must not lose on
+// against the serving one to be promoted on its own.
+const GuardMetric = "discover_ndcg@10"
 
 // JobRun is one run of a scheduled job.
 type JobRun struct {

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,5 +157,53 @@ func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
 	back, err := model.UnmarshalTrained(art)
 	if err != nil || len(back.Items) != len(published.Items) {
 		t.Fatalf("stored artefact: %v", err)
+	}
+}
+
+func TestGuardrailKeepsAWorseModelFromServing(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	l := db.NewLoader()
+	cfg := demo.DefaultConfig(4, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	cfg.Customers, cfg.Visitors, cfg.Items = 600, 200, 300
+	if _, err := demo.Generate(ctx, cfg, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	good := model.DefaultRankerConfig()
+	good.Factors, good.Iterations = 16, 6
+	var published []string
+	train := func(rc model.RankerConfig) engine.ModelVersion {
+		t.Helper()
+		tr := &jobs.Trainer{Events: db, Versions: db, Config: rc, Margin: 0.01, Publish: func(v engine.ModelVersion, _ *model.Trained) { published = append(published, v.ID) }}
+		v, err := tr.Train(ctx, map[string]int{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v1 := train(good)
+	// Deliberately worse: two factors, one iteration.
+	bad := good
+	bad.Factors, bad.Iterations = 2, 1
+	v2 := train(bad)
+	t.Logf("%s %.4f, %s %.4f: %s", v1.ID, v1.Metrics[engine.GuardMetric], v2.ID, v2.Metrics[engine.GuardMetric], v2.Reason)
+	if v1.Status != engine.VersionPromoted || v2.Status != engine.VersionCandidate || !strings.Contains(v2.Reason, "worse than serving "+v1.ID) {
+		t.Fatalf("v1 %s, v2 %s %q", v1.Status, v2.Status, v2.Reason)
+	}
+	if serving, _, _ := db.ServingVersion(ctx); serving.ID != v1.ID || len(published) != 1 {
+		t.Fatalf("serving %s, published %v", serving.ID, published)
+	}
+	// Promoted by hand, it serves; the stored record says so.
+	if v, err := db.SetServing(ctx, v2.ID); err != nil || v.Status != engine.VersionPromoted {
+		t.Fatalf("promote: %+v %v", v, err)
+	}
+	if h, _ := db.ServingHistory(ctx); len(h) != 2 || h[0] != v1.ID || h[1] != v2.ID {
+		t.Fatalf("history %v", h)
+	}
+	if _, err := db.SetServing(ctx, "v999999"); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("unknown version: %v", err)
 	}
 }

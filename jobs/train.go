@@ -16,16 +16,20 @@ type EventScanner interface {
 	ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *engine.Event) error) error
 }
 
-// VersionStore keeps model versions.
+// VersionStore keeps model versions and which one serves.
 type VersionStore interface {
 	NextVersionID(ctx context.Context) (string, error)
 	SaveVersion(ctx context.Context, v engine.ModelVersion, artefact []byte) error
+	ServingVersion(ctx context.Context) (engine.ModelVersion, bool, error)
+	SetServing(ctx context.Context, id string) (engine.ModelVersion, error)
 }
 
 // Trainer is the train job: it reads every event, measures the ranker on a
 // held-out slice (the last Holdout of the data, trained on what came
-// before), trains on everything, stores the version and hands it to
-// Publish.
+// before), trains on everything and stores the version. The guardrail then
+// decides: a version whose held-out engine.GuardMetric is worse than the
+// serving version's by more than Margin is kept as a candidate, with the
+// reason; otherwise it serves and goes to Publish.
 type Trainer struct {
 	Events   EventScanner
 	Versions VersionStore
@@ -36,12 +40,9 @@ type Trainer struct {
 	// Use says whether a person's events may train models (the consent
 	// gate's personalization decision); nil: everyone's may.
 	Use func(ctx context.Context, id engine.IdentityID) (bool, error)
-}
-
-// Run is the job Func.
-func (t *Trainer) Run(ctx context.Context, counts map[string]int) error {
-	_, err := t.Train(ctx, counts)
-	return err
+	// Margin is how much worse than the serving version's the new
+	// version's held-out metric may be and still be promoted.
+	Margin float64
 }
 
 // Train does one training and returns the stored version.
@@ -114,11 +115,27 @@ func (t *Trainer) Train(ctx context.Context, counts map[string]int) (engine.Mode
 		DataWatermark: end, Events: events, Identities: d.NumUsers(), Items: d.NumItems(),
 		TrainSeconds: time.Since(start).Seconds(), Holdout: protocol, Metrics: metrics,
 	}
+	serving, ok, err := t.Versions.ServingVersion(ctx)
+	if err != nil {
+		return engine.ModelVersion{}, err
+	}
+	if old, now := serving.Metrics[engine.GuardMetric], metrics[engine.GuardMetric]; ok && now < old-t.Margin {
+		v.Status = engine.VersionCandidate
+		v.Reason = fmt.Sprintf("held-out %s %.4f is worse than serving %s's %.4f by more than the margin %.4f", engine.GuardMetric, now, serving.ID, old, t.Margin)
+	}
 	if err := t.Versions.SaveVersion(ctx, v, artefact); err != nil {
 		return engine.ModelVersion{}, fmt.Errorf("save version: %w", err)
 	}
 	v.ArtefactBytes = len(artefact)
 	counts["artefact_bytes"] = len(artefact)
+	if v.Status != engine.VersionPromoted {
+		counts["promoted"] = 0
+		return v, nil
+	}
+	counts["promoted"] = 1
+	if _, err := t.Versions.SetServing(ctx, v.ID); err != nil {
+		return v, err
+	}
 	if t.Publish != nil {
 		t.Publish(v, trained)
 	}

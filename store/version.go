@@ -36,6 +36,7 @@ func encodeVersion(v *engine.ModelVersion) ([]byte, error) {
 	e.string(v.Holdout)
 	e.string(string(metrics))
 	e.uint(uint64(v.ArtefactBytes))
+	e.string(v.Reason)
 	return e.buf, nil
 }
 
@@ -52,6 +53,9 @@ func decodeVersion(id string, val []byte) (engine.ModelVersion, error) {
 	v.Holdout = d.string()
 	metrics := d.string()
 	v.ArtefactBytes = int(d.uint())
+	if len(d.buf) > 0 { // versions stored before reasons were recorded have none
+		v.Reason = d.string()
+	}
 	if err := d.err(); err != nil {
 		return v, err
 	}

@@ -28,6 +28,7 @@ commands:
   recommend                 recommend for --identity ALIAS or --identities FILE from the data dir
   eval [FILE]               compare models offline on a split (see rapport eval -h)
   keys create|list|revoke   manage API keys
+  models list|promote|rollback   the model registry: which version serves
   demo                      fill a data directory with a synthetic shop
   bench ingest              load-test POST /v1/events on a running server
   version                   print the version
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, rest, stdout, stderr)
 	case "import":
 		err = runImport(ctx, rest, stdout, stderr)
+	case "models":
+		err = runModels(ctx, rest, stdout, stderr)
 	case "keys":
 		err = runKeys(ctx, rest, stdout, stderr)
 	case "demo":

@@ -34,3 +34,36 @@ func TestImportAssignsOrganisations(t *testing.T) {
 		t.Fatalf("GLOBEX: %d %s", status, got)
 	}
 }
+
+func TestModelRegistry(t *testing.T) {
+	data := t.TempDir()
+	rapport(t, "demo", "--data", data, "--customers", "400", "--items", "300")
+	rapport(t, "train", "--data", data, "--factors", "16", "--iterations", "6")
+	out := rapport(t, "train", "--data", data, "--factors", "2", "--iterations", "1")
+	if !strings.Contains(out, "status: candidate, not serving: held-out discover_ndcg@10") {
+		t.Fatalf("a worse model:\n%s", out)
+	}
+	if out := rapport(t, "models", "list", "--data", data); !strings.Contains(out, "*  v000001") || !strings.Contains(out, "candidate") {
+		t.Fatalf("list:\n%s", out)
+	}
+	if out := rapport(t, "models", "promote", "v000002", "--data", data); !strings.Contains(out, "v000002 serves (was v000001)") {
+		t.Fatalf("promote:\n%s", out)
+	}
+	if out := rapport(t, "models", "rollback", "--data", data); !strings.Contains(out, "rolled back: v000001 serves (was v000002)") {
+		t.Fatalf("rollback:\n%s", out)
+	}
+	key := createKey(t, data, "data")
+	srv := startServer(t, data)
+	if status, body := call(t, "GET", srv.url+"/v1/models", key, ""); status != 200 || !strings.Contains(string(body), `"serving":"v000001"`) {
+		t.Fatalf("models: %d %s", status, body)
+	}
+	if status, body := call(t, "POST", srv.url+"/v1/models/v000002/promote", key, ""); status != 200 || !strings.Contains(string(body), `"status":"promoted"`) {
+		t.Fatalf("promote over HTTP: %d %s", status, body)
+	}
+	if status, body := call(t, "GET", srv.url+"/v1/identities/customer:C00001/recommendations", key, ""); status != 200 || !strings.Contains(string(body), `"model_version":"v000002"`) {
+		t.Fatalf("serving after promotion: %d %s", status, body)
+	}
+	if status, _ := call(t, "POST", srv.url+"/v1/models/v999999/promote", key, ""); status != 404 {
+		t.Fatalf("unknown version: %d", status)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"rapport/engine"
@@ -26,6 +27,7 @@ type pipeline struct {
 	// are kept for good.
 	retention map[engine.EventType]time.Duration
 	enforcer  *features.Enforcer
+	trained   atomic.Pointer[engine.ModelVersion] // the version the last train run stored
 	// forget drops serving state (set once serving exists).
 	forget func(ids ...engine.IdentityID)
 	logger *slog.Logger
@@ -63,9 +65,9 @@ type loadedFactors struct{ l *model.Loaded }
 func (f loadedFactors) Version() string               { return f.l.VersionID() }
 func (f loadedFactors) Factors(user string) []float64 { return f.l.Factors(user) }
 
-// loadServing loads the newest promoted version, if there is one.
+// loadServing loads the serving version, if there is one.
 func (p *pipeline) loadServing(ctx context.Context) error {
-	l, err := newestPromoted(ctx, p.db)
+	l, err := servingModel(ctx, p.db)
 	if err != nil || l == nil {
 		return err
 	}
@@ -73,30 +75,56 @@ func (p *pipeline) loadServing(ctx context.Context) error {
 	return nil
 }
 
-// newestPromoted loads the newest promoted model version (nil if none).
-func newestPromoted(ctx context.Context, db *store.DB) (*model.Loaded, error) {
-	vs, err := db.Versions(ctx)
+// servingModel loads the version that serves (nil if none).
+func servingModel(ctx context.Context, db *store.DB) (*model.Loaded, error) {
+	v, ok, err := db.ServingVersion(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return loadVersion(ctx, db, v)
+}
+
+// loadVersion loads a version's artefact, trimmed for serving.
+func loadVersion(ctx context.Context, db *store.DB, v engine.ModelVersion) (*model.Loaded, error) {
+	art, err := db.Artefact(ctx, v.ID)
 	if err != nil {
 		return nil, err
 	}
-	for _, v := range vs {
-		if v.Status != engine.VersionPromoted {
-			continue
-		}
-		art, err := db.Artefact(ctx, v.ID)
-		if err != nil {
-			return nil, err
-		}
-		t, err := model.UnmarshalTrained(art)
-		if err != nil {
-			return nil, fmt.Errorf("load model %s: %w", v.ID, err)
-		}
-		t.Compact() // loaded to serve, never to be re-encoded
-		art = nil
-		debug.FreeOSMemory() // the artefact bytes and the float64 factors are garbage now
-		return &model.Loaded{Version: v, Trained: t}, nil
+	t, err := model.UnmarshalTrained(art)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", v.ID, err)
 	}
-	return nil, nil
+	t.Compact() // loaded to serve, never to be re-encoded
+	art = nil
+	debug.FreeOSMemory() // the artefact bytes and the float64 factors are garbage now
+	return &model.Loaded{Version: v, Trained: t}, nil
+}
+
+// registry is the model registry the API sees: the store's versions, and
+// promotion through the pipeline so the version serves at once.
+type registry struct {
+	*store.DB
+	p *pipeline
+}
+
+func (r registry) Promote(ctx context.Context, id string) (engine.ModelVersion, error) {
+	return r.p.promote(ctx, id)
+}
+
+// promote makes version id serve: recorded in the store, and swapped in
+// for serving at once.
+func (p *pipeline) promote(ctx context.Context, id string) (engine.ModelVersion, error) {
+	v, err := p.db.SetServing(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	l, err := loadVersion(ctx, p.db, v)
+	if err != nil {
+		return v, err
+	}
+	p.serving.Swap(l)
+	p.logger.Info("model version serving", "version", v.ID, "by", "promotion")
+	return v, nil
 }
 
 // merge is the merge job: vectors of identities with new events.
@@ -109,9 +137,11 @@ func (p *pipeline) merge(ctx context.Context, counts map[string]int) error {
 // train is the train job: a new version, then every vector refreshed with
 // its factors.
 func (p *pipeline) train(ctx context.Context, counts map[string]int) error {
-	if err := p.trainer.Run(ctx, counts); err != nil {
+	v, err := p.trainer.Train(ctx, counts)
+	if err != nil {
 		return err
 	}
+	p.trained.Store(&v)
 	r, err := p.merger.Merge(ctx, true)
 	counts["vectors"] = r.Identities
 	return err
@@ -182,6 +212,7 @@ type modelFlags struct {
 	factors, iterations *int
 	seed                *int64
 	lambda, alpha       *float64
+	margin              *float64
 }
 
 func addModelFlags(fs *flagSet) *modelFlags {
@@ -192,6 +223,7 @@ func addModelFlags(fs *flagSet) *modelFlags {
 		seed:       fs.Int64("seed", int64(d.Seed), "random seed: the same data, seed and settings give the same model"),
 		lambda:     fs.Float64("lambda", d.Lambda, "ALS regularisation"),
 		alpha:      fs.Float64("alpha", d.Alpha, "ALS confidence scale"),
+		margin:     fs.Float64("promote-margin", 0.01, "a new version serves only if its held-out discover NDCG@10 is at most this much below the serving version's; else it stays a candidate"),
 	}
 }
 
@@ -204,6 +236,8 @@ func (f *modelFlags) config() (model.RankerConfig, error) {
 		return cfg, usagef("--iterations must be 1 to 200")
 	case !(*f.lambda > 0) || !(*f.alpha > 0):
 		return cfg, usagef("--lambda and --alpha must be positive")
+	case !(*f.margin >= 0 && *f.margin <= 1):
+		return cfg, usagef("--promote-margin must be between 0 and 1")
 	}
 	cfg.Factors, cfg.Iterations, cfg.Seed, cfg.Lambda, cfg.Alpha = *f.factors, *f.iterations, uint64(*f.seed), *f.lambda, *f.alpha
 	return cfg, nil

@@ -38,7 +38,7 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer db.Close()
-	l, err := newestPromoted(ctx, db)
+	l, err := servingModel(ctx, db)
 	if err != nil {
 		return err
 	}

@@ -30,11 +30,14 @@ type Server struct {
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	Model        model.RankerConfig
-	Schedules    Schedules
-	Retention    map[engine.EventType]time.Duration // time to live per event type; nil: keep everything
-	Rules        *recommend.Rules                   // business rules; nil for none
-	CORSOrigins  []string
-	RateLimit    float64 // per key, requests per second (0: none), unless the key has its own
+	// PromoteMargin is how much worse a new version may score held out
+	// than the serving one and still serve.
+	PromoteMargin float64
+	Schedules     Schedules
+	Retention     map[engine.EventType]time.Duration // time to live per event type; nil: keep everything
+	Rules         *recommend.Rules                   // business rules; nil for none
+	CORSOrigins   []string
+	RateLimit     float64 // per key, requests per second (0: none), unless the key has its own
 	// UserTokens verifies signed-in people's JWTs; nil: none are taken.
 	UserTokens       *api.UserTokens
 	RequireUserToken bool
@@ -75,6 +78,7 @@ func (s *Server) Open() error {
 	}
 	gate := features.NewGate(policy)
 	p := newPipeline(db, s.Model, gate, s.Logger)
+	p.trainer.Margin = s.PromoteMargin
 	if l != nil {
 		p.serving.Swap(l)
 	}
@@ -86,7 +90,7 @@ func (s *Server) Open() error {
 	}
 	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
 	p.forget = rec.Forget
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: db, Recommender: rec,
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec,
 		People: db, Privacy: db, Orgs: db, Consent: p.enforcer,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
@@ -120,7 +124,7 @@ func loadModel(opts store.Options) (*model.Loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newestPromoted(context.Background(), db)
+	l, err := servingModel(context.Background(), db)
 	return l, errors.Join(err, db.Close())
 }
 
@@ -196,7 +200,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer db.Close()
 	p := newPipeline(db, cfg, nil, logger)
+	p.trainer.Margin = *mf.margin
 	if err := p.loadServing(ctx); err != nil {
 		return err
 	}
@@ -74,8 +75,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	counts := trained.Counts
-	l := p.serving.Load()
-	v := l.Version
+	v := *p.trained.Load()
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"version": v, "seconds": time.Since(start).Seconds(), "counts": counts})
 	}
@@ -89,6 +89,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sort.Strings(keys)
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "  %-20s %.4f\n", k, v.Metrics[k])
+	}
+	if v.Status != engine.VersionPromoted {
+		fmt.Fprintf(stdout, "status: %s, not serving: %s (rapport models promote %s to serve it anyway)\n", v.Status, v.Reason, v.ID)
+		return nil
 	}
 	fmt.Fprintf(stdout, "status: %s (serving from the next server start, or now in a running server's train job)\n", v.Status)
 	return nil
