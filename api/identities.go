@@ -14,7 +14,6 @@ import (
 
 // People is the identity graph and the consents recorded against it.
 type People interface {
-	Identity(ctx context.Context, a engine.Alias) (engine.Identity, error)
 	Counts(ctx context.Context, id engine.IdentityID) (map[string]int, error)
 	Link(ctx context.Context, at, other engine.Alias, authenticated bool) (engine.LinkResult, error)
 	Unlink(ctx context.Context, at, other engine.Alias) (kept, split engine.Identity, err error)
@@ -82,23 +81,11 @@ func toConsentJSON(cs []engine.Consent) []consentJSON {
 }
 
 func (s *Server) getIdentity(c *gin.Context) {
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
+	p, history, ok := s.pathPerson(c)
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	p, err := s.People.Identity(ctx, a)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	_, history, err := s.People.Consents(ctx, p.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	counts, err := s.People.Counts(ctx, p.ID)
+	counts, err := s.People.Counts(c.Request.Context(), p.ID)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -166,18 +153,11 @@ func (s *Server) deleteLink(c *gin.Context) {
 }
 
 func (s *Server) listLinks(c *gin.Context) {
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
+	_, id, ok := s.pathIdentity(c)
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	p, err := s.People.Identity(ctx, a)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	links, err := s.People.Links(ctx, p.ID)
+	links, err := s.People.Links(c.Request.Context(), id)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -243,13 +223,8 @@ func (s *Server) putConsent(c *gin.Context) {
 }
 
 func (s *Server) listConsents(c *gin.Context) {
-	_, id, ok := s.pathIdentity(c)
+	p, history, ok := s.pathPerson(c)
 	if !ok {
-		return
-	}
-	p, history, err := s.People.Consents(c.Request.Context(), id)
-	if err != nil {
-		s.fail(c, err)
 		return
 	}
 	c.Header("Cache-Control", "private, no-store")
@@ -319,6 +294,21 @@ func (s *Server) pathIdentity(c *gin.Context) (a engine.Alias, id engine.Identit
 		return a, 0, false
 	}
 	return a, id, true
+}
+
+// pathPerson reads the person the :alias path parameter names, with
+// their consent history; on failure it has answered and ok is false.
+func (s *Server) pathPerson(c *gin.Context) (p engine.Identity, history []engine.Consent, ok bool) {
+	_, id, ok := s.pathIdentity(c)
+	if !ok {
+		return p, nil, false
+	}
+	p, history, err := s.People.Consents(c.Request.Context(), id)
+	if err != nil {
+		s.fail(c, err)
+		return p, nil, false
+	}
+	return p, history, true
 }
 
 // invalid is the 400 for a list of field problems.

@@ -21,23 +21,12 @@ type Privacy interface {
 
 // exportIdentity returns everything held about a person as one document.
 func (s *Server) exportIdentity(c *gin.Context) {
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
+	p, history, ok := s.pathPerson(c)
+	if !ok {
 		return
 	}
 	ctx := c.Request.Context()
 	now := time.Now().UTC()
-	p, err := s.People.Identity(ctx, a)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	_, history, err := s.People.Consents(ctx, p.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
 	links, err := s.People.Links(ctx, p.ID)
 	if err != nil {
 		s.fail(c, err)

@@ -226,33 +226,15 @@ func writeBatch(buf *bytes.Buffer, rng *mrand.Rand, batchID string, n, identitie
 // It reports the time from the purchase being accepted to the list that
 // no longer shows it.
 func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench fresh", "bench fresh --url URL --key KEY --aliases FILE [--trials 1000]", stderr)
-	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
-	key := fs.String("key", "", "a key that may post events and read recommendations (storefront and up)")
-	aliasFile := fs.String("aliases", "", "a file of aliases to buy for, one a line")
-	trials := fs.Int("trials", 1000, "how many purchases (1 to 100000)")
-	if rest, err := fs.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return usagef("bench fresh takes no arguments")
-	}
-	u, err := loopbackURL(*target)
+	call, aliases, trials, err := parseTrials(ctx, "fresh", "purchases", args, stderr)
 	if err != nil {
 		return err
 	}
-	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
-		return usagef("--key and --aliases are required; --trials is 1 to 100000")
-	}
-	aliases, err := readAliases(*aliasFile)
-	if err != nil {
-		return err
-	}
-	call := apiCaller(ctx, u, *key)
 	type list struct{ Items []struct{ Item string } }
 	var lat []time.Duration
 	stale := 0
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 7))
-	for i := 0; i < *trials; i++ {
+	for i := 0; i < trials; i++ {
 		a := aliases[rng.IntN(len(aliases))]
 		path := "/v1/identities/" + a + "/recommendations"
 		var before list
@@ -289,6 +271,35 @@ func runBenchFresh(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%d lists still showed an item just bought", stale)
 	}
 	return nil
+}
+
+// parseTrials reads the flags of a bench that runs trials against a live
+// server (bench fresh, bench withdraw): the server, a storefront key, the
+// aliases to pick from and how many trials.
+func parseTrials(ctx context.Context, name, what string, args []string, stderr io.Writer) (call func(method, path string, body []byte, out any) error, aliases []string, trials int, err error) {
+	fs := newFlagSet("bench "+name, "bench "+name+" --url URL --key KEY --aliases FILE [--trials 1000]", stderr)
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	key := fs.String("key", "", "a storefront key (or one above it): it posts events and consents and reads recommendations")
+	aliasFile := fs.String("aliases", "", "a file of aliases to use, one a line")
+	n := fs.Int("trials", 1000, "how many "+what+" (1 to 100000)")
+	rest, err := fs.parse(args)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if len(rest) > 0 {
+		return nil, nil, 0, usagef("bench %s takes no arguments", name)
+	}
+	u, err := loopbackURL(*target)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if *key == "" || *aliasFile == "" || *n < 1 || *n > 100_000 {
+		return nil, nil, 0, usagef("--key and --aliases are required; --trials is 1 to 100000")
+	}
+	if aliases, err = readAliases(*aliasFile); err != nil {
+		return nil, nil, 0, err
+	}
+	return apiCaller(ctx, u, *key), aliases, *n, nil
 }
 
 // apiCaller returns a function that calls the API at u with key and

@@ -16,28 +16,10 @@ import (
 // withdraw and time the withdrawal and the next list, which must no
 // longer use any social signal.
 func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("bench withdraw", "bench withdraw --url URL --key KEY --aliases FILE [--trials 1000]", stderr)
-	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
-	key := fs.String("key", "", "a storefront key (and up): it posts events and consents and reads recommendations")
-	aliasFile := fs.String("aliases", "", "a file of aliases to use, one a line")
-	trials := fs.Int("trials", 1000, "how many withdrawals (1 to 100000)")
-	if rest, err := fs.parse(args); err != nil {
-		return err
-	} else if len(rest) > 0 {
-		return usagef("bench withdraw takes no arguments")
-	}
-	u, err := loopbackURL(*target)
+	call, aliases, trials, err := parseTrials(ctx, "withdraw", "withdrawals", args, stderr)
 	if err != nil {
 		return err
 	}
-	if *key == "" || *aliasFile == "" || *trials < 1 || *trials > 100_000 {
-		return usagef("--key and --aliases are required; --trials is 1 to 100000")
-	}
-	aliases, err := readAliases(*aliasFile)
-	if err != nil {
-		return err
-	}
-	call := apiCaller(ctx, u, *key)
 	type list struct {
 		Items []struct {
 			Reasons []string
@@ -58,7 +40,7 @@ func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writ
 	unseen, leaked := 0, 0
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var ack map[string]any
-	for i := 0; i < *trials; i++ {
+	for i := 0; i < trials; i++ {
 		a := aliases[rng.IntN(len(aliases))]
 		path := "/v1/identities/" + a + "/recommendations"
 		if err := call("PUT", "/v1/identities/"+a+"/consents/social_signals", []byte(`{"granted":true,"source":"bench"}`), &ack); err != nil {
