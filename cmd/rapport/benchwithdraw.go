@@ -37,7 +37,7 @@ func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writ
 		return false
 	}
 	var lat []time.Duration
-	unseen, leaked := 0, 0
+	unseen, leaked, brandless := 0, 0, 0
 	rng := mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), 11))
 	var ack map[string]any
 	for i := 0; i < trials; i++ {
@@ -58,6 +58,7 @@ func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writ
 			}
 		}
 		if brand == "" {
+			brandless++
 			continue
 		}
 		ev := fmt.Sprintf(`[{"alias":%q,"type":"social_follow","target":%q,"source":"social:bench"}]`, a, "brand:"+brand)
@@ -84,7 +85,7 @@ func runBenchWithdraw(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 	}
 	if len(lat) == 0 {
-		return fmt.Errorf("no trial got as far as a withdrawal (%d follows never showed in the list)", unseen)
+		return fmt.Errorf("no trial got as far as a withdrawal: %d lists had no item with a brand to follow (a catalog without brands?), %d follows never showed in the list", brandless, unseen)
 	}
 	slices.Sort(lat)
 	q := func(p float64) float64 { return percentile(lat, p) }
