@@ -68,6 +68,9 @@ func ParseConsent(data []byte, purpose Purpose, now time.Time) (Consent, []Field
 		return Consent{}, []FieldError{*fe}
 	}
 	c := Consent{Purpose: purpose, Source: w.Source, PolicyVersion: w.PolicyVersion, Time: now}
+	if c.Source == "" {
+		c.Source = "api"
+	}
 	var errs []FieldError
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, FieldError{Index: -1, Field: field, Reason: fmt.Sprintf(format, args...)})
@@ -104,9 +107,6 @@ func (c *Consent) Validate(now time.Time) []FieldError {
 	}
 	if _, err := ParsePurpose(string(c.Purpose)); err != nil {
 		bad("purpose", "%v", err)
-	}
-	if c.Source == "" {
-		c.Source = "api"
 	}
 	if err := checkLabel(c.Source, 64); err != nil {
 		bad("source", "%v", err)

@@ -2,6 +2,7 @@ package features
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"rapport/engine"
@@ -59,10 +60,6 @@ func (s *Social) Apply(p *engine.Identity, events []engine.Event, v *engine.Feat
 // isInterestTarget reports whether a social target names a thing (brand,
 // category or topic) rather than a person.
 func isInterestTarget(t string) bool {
-	for _, p := range []string{"brand:", "category:", "topic:"} {
-		if len(t) > len(p) && t[:len(p)] == p {
-			return true
-		}
-	}
-	return false
+	kind, value, _ := strings.Cut(t, ":")
+	return value != "" && (kind == "brand" || kind == "category" || kind == "topic")
 }
