@@ -50,6 +50,10 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseAlias$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseItem$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseConsent$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParsePreferences$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine/importer -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzUserToken$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

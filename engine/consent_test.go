@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
@@ -49,4 +51,49 @@ func TestParseRetention(t *testing.T) {
 			t.Errorf("%q was accepted", bad)
 		}
 	}
+}
+
+// FuzzParseConsent checks that decoding never panics and that whatever it
+// accepts is valid.
+func FuzzParseConsent(f *testing.F) {
+	for _, s := range []string{`{"granted":true}`, `{"granted":false,"source":"cmp","time":"2026-01-01T00:00:00Z","expires":"2027-01-01T00:00:00Z","policy_version":"v3"}`,
+		`{"granted":"yes"}`, `{}`, `[]`, `{"granted":true,"expires":"2020-01-01T00:00:00Z"}`, "\x00"} {
+		f.Add([]byte(s))
+	}
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, errs := engine.ParseConsent(data, engine.PurposeSocial, now)
+		if len(errs) > 0 {
+			return
+		}
+		if v := c.Validate(now); len(v) > 0 {
+			t.Fatalf("accepted an invalid consent %+v: %v", c, v)
+		}
+	})
+}
+
+// FuzzParsePreferences checks that decoding never panics, that whatever it
+// accepts is valid, and that its wire form reads back the same.
+func FuzzParsePreferences(f *testing.F) {
+	for _, s := range []string{`{"favourite_brands":["Acme"],"sizes":{"shoes":"42"},"communication":{"email":true}}`,
+		`{"excluded_categories":["Toys"," Toys "]}`, `{"favourite_brands":["A"],"excluded_brands":["A"]}`, `{}`, `null`, "\x00"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, errs := engine.ParsePreferences(data)
+		if len(errs) > 0 {
+			return
+		}
+		if v := p.Validate(); len(v) > 0 {
+			t.Fatalf("accepted invalid preferences %+v: %v", p, v)
+		}
+		out, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, errs := engine.ParsePreferences(out)
+		if len(errs) > 0 || !reflect.DeepEqual(back, p) {
+			t.Fatalf("round trip of %s: %+v %v", out, back, errs)
+		}
+	})
 }

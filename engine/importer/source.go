@@ -108,13 +108,15 @@ func (c *csvReader) header() []string { return c.cols }
 
 func (c *csvReader) next() (row, error) {
 	rec, err := c.r.Read()
-	line, _ := c.r.FieldPos(0)
 	var pe *csv.ParseError
 	switch {
 	case errors.As(err, &pe):
 		return row{line: pe.Line, err: fmt.Errorf("malformed %s", pe.Err)}, nil
 	case err != nil:
 		return row{}, err
+	}
+	line, _ := c.r.FieldPos(0) // only after a good read: FieldPos panics when the last one failed
+	switch {
 	case len(rec) != len(c.cols):
 		return row{line: line, fields: rec, err: fmt.Errorf("has %d columns, the header has %d", len(rec), len(c.cols))}, nil
 	}
