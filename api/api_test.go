@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	rec := &recommend.Service{Store: db, Serving: &model.Serving{}}
 	gate := features.NewGate(engine.DefaultConsentPolicy())
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, ServingVersion: func() string { return "" },
-		People: db, Privacy: db, Orgs: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
+		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })

@@ -69,3 +69,17 @@ func (s *Server) promoteModel(c *gin.Context) {
 	}
 	c.PureJSON(http.StatusOK, v)
 }
+
+// backup streams a consistent snapshot of the whole store: what
+// `rapport backup --url` saves while the server keeps serving.
+func (s *Server) backup(c *gin.Context) {
+	c.Header("Content-Type", "application/octet-stream")
+	c.Header("Content-Disposition", `attachment; filename="rapport.backup"`)
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	if _, err := s.Backups.Backup(c.Request.Context(), c.Writer); err != nil {
+		// The status line is out; a broken stream is how the client learns.
+		s.Logger.Error("backup", "request_id", c.GetString(ctxRequestID), "err", err)
+		c.Abort()
+	}
+}

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -51,6 +52,11 @@ type Models interface {
 	Promote(ctx context.Context, id string) (engine.ModelVersion, error)
 }
 
+// Backups writes a consistent snapshot of the store.
+type Backups interface {
+	Backup(ctx context.Context, w io.Writer) (uint64, error)
+}
+
 // Pinger reports whether a dependency can serve.
 type Pinger interface {
 	Ping(ctx context.Context) error
@@ -72,6 +78,7 @@ type Server struct {
 	Consent     Consent
 	Privacy     Privacy
 	Orgs        Orgs
+	Backups     Backups
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -175,6 +182,7 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/identities/:alias/preferences/prefill", readers, "A buyer's prefilled order form: their own usual orders blended with their organisation's, explicit preferences first; each entry with confidence and source.", s.prefill, opDoc{query: []param{{"n", "integer", "1 to 100 (default 20)"}, {"org", "string", "which of the buyer's organisations (default: their first)"}}, response: "Prefill"}},
 		{"PUT", "/v1/orgs/:org/members/:alias", data, "Add a person to an organisation with a role (admin, buyer, approver, viewer), or change it.", s.putMember, opDoc{request: "MemberRequest", response: "Member"}},
 		{"DELETE", "/v1/orgs/:org/members/:alias", data, "Remove a person from an organisation.", s.deleteMember, opDoc{response: "MemberRemoved"}},
+		{"GET", "/v1/backup", admin, "A consistent snapshot of the whole store, streamed while serving (rapport restore loads it).", s.backup, opDoc{}},
 		{"POST", "/v1/keys", admin, "Create an API key; the secret is in this response only.", s.createKey, opDoc{request: "KeyRequest", response: "CreatedKey"}},
 		{"GET", "/v1/keys", admin, "List API keys (never their secrets).", s.listKeys, opDoc{response: "KeyList"}},
 		{"DELETE", "/v1/keys/:id", admin, "Revoke an API key at once.", s.revokeKey, opDoc{response: "Key"}},

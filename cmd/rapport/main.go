@@ -29,6 +29,8 @@ commands:
   eval [FILE]               compare models offline on a split (see rapport eval -h)
   keys create|list|revoke   manage API keys
   models list|promote|rollback   the model registry: which version serves
+  backup --to FILE          a consistent snapshot (of a running server with --url and an admin --key)
+  restore --from FILE       load a backup into a new data directory
   demo                      fill a data directory with a synthetic shop
   bench ingest              load-test POST /v1/events on a running server
   version                   print the version
@@ -57,6 +59,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, rest, stdout, stderr)
 	case "import":
 		err = runImport(ctx, rest, stdout, stderr)
+	case "backup":
+		err = runBackup(ctx, rest, stdout, stderr)
+	case "restore":
+		err = runRestore(ctx, rest, stdout, stderr)
 	case "models":
 		err = runModels(ctx, rest, stdout, stderr)
 	case "keys":

@@ -91,7 +91,7 @@ func (s *Server) Open() error {
 	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
 	p.forget = rec.Forget
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec,
-		People: db, Privacy: db, Orgs: db, Consent: p.enforcer,
+		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer,
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
 		UserTokens: s.UserTokens, RequireUserToken: s.RequireUserToken}
