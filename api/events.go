@@ -36,6 +36,9 @@ func (s *Server) postEvents(c *gin.Context) {
 		return
 	}
 	res.Dropped = dropped
+	if s.Metrics != nil {
+		s.Metrics.ingested(res)
+	}
 	// The events are stored; bring serving up to date before answering, so
 	// the next recommendation reflects them. A failure here leaves serving
 	// to catch up from the store on its next read, so it is logged, not

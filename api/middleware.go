@@ -54,6 +54,9 @@ func validRequestID(id string) bool {
 func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
 	c.Next()
+	if s.Metrics != nil {
+		s.Metrics.observe(c, start)
+	}
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	if status >= 500 {

@@ -79,6 +79,11 @@ type Server struct {
 	Privacy     Privacy
 	Orgs        Orgs
 	Backups     Backups
+	// Metrics, if set, counts requests and events, and is served at
+	// /metrics unless MetricsElsewhere (then the caller serves
+	// Metrics.Handler on a listener of its own).
+	Metrics          *Metrics
+	MetricsElsewhere bool
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
 	Logger         *slog.Logger
@@ -124,6 +129,9 @@ func (s *Server) Handler() http.Handler {
 			handlers = append(handlers, s.authorize(rt))
 		}
 		g.Handle(rt.method, rt.path, append(handlers, rt.handler)...)
+	}
+	if s.Metrics != nil && !s.MetricsElsewhere {
+		g.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
 	}
 	g.NoRoute(func(c *gin.Context) {
 		s.fail(c, engine.Errorf(engine.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))

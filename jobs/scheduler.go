@@ -56,6 +56,8 @@ type Scheduler struct {
 	Runs    RunStore
 	Logger  *slog.Logger
 	Timeout time.Duration // longest a run may take; default 1 hour
+	// Finished, if set, hears of every run once it has ended (metrics).
+	Finished func(run engine.JobRun)
 
 	cron   *cron.Cron
 	ctx    context.Context
@@ -218,6 +220,9 @@ func (s *Scheduler) execute(ctx context.Context, e *entry, run engine.JobRun) en
 	}
 	record()
 	s.Logger.Info("job run", "job", run.Job, "run", run.ID, "status", run.Status, "seconds", run.EndedAt.Sub(run.StartedAt).Seconds(), "counts", counts)
+	if s.Finished != nil {
+		s.Finished(run)
+	}
 	return run
 }
 

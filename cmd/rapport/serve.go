@@ -30,6 +30,9 @@ type Server struct {
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	Model        model.RankerConfig
+	// MetricsAddr, if set, serves /metrics on a listener of its own
+	// instead of the API's.
+	MetricsAddr string
 	// PromoteMargin is how much worse a new version may score held out
 	// than the serving one and still serve.
 	PromoteMargin float64
@@ -90,8 +93,10 @@ func (s *Server) Open() error {
 	}
 	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
 	p.forget = rec.Forget
+	metrics := api.NewMetrics(func() string { return p.serving.Load().VersionID() }, rec)
+	s.jobs.Finished = metrics.JobFinished
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec,
-		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer,
+		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
 		UserTokens: s.UserTokens, RequireUserToken: s.RequireUserToken}
@@ -163,6 +168,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on this separate address instead of the API's (e.g. 127.0.0.1:9100)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
 	rest, err := fs.parse(args)
@@ -200,7 +206,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}
@@ -233,6 +239,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := s.Open(); err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			s.Close(context.Background())
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", s.api.Metrics.Handler())
+		go http.Serve(ln, mux)
+		defer ln.Close()
+		logger.Info("metrics", "addr", ln.Addr().String())
 	}
 	if *pprofAddr != "" {
 		ln, err := net.Listen("tcp", *pprofAddr)

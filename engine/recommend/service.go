@@ -60,8 +60,10 @@ type Service struct {
 	placementsMu sync.Mutex
 	placements   map[string]int64
 
-	workspaces sync.Pool // *workspace
-	candSets   sync.Pool // *model.CandSet
+	workspaces sync.Pool     // *workspace
+	hits       atomic.Uint64 // state lookups found in memory
+	misses     atomic.Uint64 // and read from the store
+	candSets   sync.Pool     // *model.CandSet
 }
 
 // workspace is one request's scratch memory, reused across requests.

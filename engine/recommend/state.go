@@ -204,14 +204,20 @@ func (s *Service) stateAndKey(ctx context.Context, l *model.Loaded, a engine.Ali
 		if st := e.st; st != nil && st.version == l.VersionID() {
 			epoch := e.epoch
 			s.mu.Unlock()
+			s.hits.Add(1)
 			return st, id, epoch, nil
 		}
 		epoch = e.epoch
 	}
 	s.mu.Unlock()
+	s.misses.Add(1)
 	st, err := s.load(ctx, l, id, epoch)
 	return st, id, epoch, err
 }
+
+// CacheCounts reports how many state lookups of known people found the
+// state in memory, and how many read it from the store.
+func (s *Service) CacheCounts() (hits, misses uint64) { return s.hits.Load(), s.misses.Load() }
 
 // cached returns a finished list for (id, epoch, key) if still valid.
 func (s *Service) cached(id engine.IdentityID, epoch uint64, key, version string, gen uint64) (cachedList, bool) {
