@@ -15,6 +15,7 @@ import (
 // People is the identity graph and the consents recorded against it.
 type People interface {
 	Counts(ctx context.Context, id engine.IdentityID) (map[string]int, error)
+	ConsentsOf(ctx context.Context, a engine.Alias) (engine.Identity, []engine.Consent, error)
 	Link(ctx context.Context, at, other engine.Alias, authenticated bool) (engine.LinkResult, error)
 	Unlink(ctx context.Context, at, other engine.Alias) (kept, split engine.Identity, err error)
 	Links(ctx context.Context, id engine.IdentityID) ([]engine.Link, error)
@@ -121,6 +122,17 @@ func (s *Server) postLink(c *gin.Context) {
 	if err := s.Consent.MayLink(ctx, at, other, time.Now().UTC()); err != nil {
 		s.fail(c, err)
 		return
+	}
+	// A signed-in person's token proves who they are, not who owns the
+	// other alias: on their behalf, only an anonymous history (their
+	// browser's cookie) may be merged in, never another known person's.
+	if _, signedIn := c.Get(ctxUser); signedIn {
+		if p, _, err := s.People.ConsentsOf(ctx, other); err == nil && p.Stage != engine.StageAnonymous {
+			if mine, _, err := s.People.ConsentsOf(ctx, at); err != nil || mine.ID != p.ID {
+				s.fail(c, engine.Errorf(engine.CodeForbidden, "%s belongs to another known person; linking it needs a trusted call (an API key without a user token)", other))
+				return
+			}
+		}
 	}
 	res, err := s.People.Link(ctx, at, other, req.Authenticated)
 	if err != nil {

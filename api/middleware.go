@@ -20,6 +20,7 @@ const (
 	ctxRequestID = "rapport.request_id"
 	ctxKey       = "rapport.key"
 	ctxError     = "rapport.error"
+	ctxUser      = "rapport.user" // the alias a verified user token names
 )
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,

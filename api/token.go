@@ -180,6 +180,7 @@ func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
 		s.fail(c, err)
 		return false
 	}
+	c.Set(ctxUser, sub)
 	ctx := c.Request.Context()
 	forbid := func() bool {
 		s.fail(c, engine.Errorf(engine.CodeForbidden, "the user token is for someone who may not read this"))

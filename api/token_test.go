@@ -128,6 +128,28 @@ func TestUserTokens(t *testing.T) {
 		t.Errorf("a data key needs no user token: %d", got)
 	}
 
+	// Signed in, a person may merge their browser's anonymous history, not
+	// another known person's.
+	e.post("/v1/events", engine.RoleIngest, `{"alias":"anon:cookie-9","type":"view","item":"A"}
+{"alias":"email:bob@example.com","type":"view","item":"B"}`, 200)
+	link := func(other string) int {
+		req, _ := http.NewRequest("POST", e.url+"/v1/identities/customer:1/links", strings.NewReader(`{"alias":"`+other+`"}`))
+		req.Header.Set("Authorization", "Bearer "+storefront)
+		req.Header.Set(api.UserTokenHeader, sg.token(t, "HS256", "", claims("customer:1", soon)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := link("email:bob@example.com"); got != 403 {
+		t.Errorf("merging another known person on a token: %d, want 403", got)
+	}
+	if got := link("anon:cookie-9"); got != 200 {
+		t.Errorf("merging one's anonymous history: %d, want 200", got)
+	}
+
 	// Roles inside an organisation: an approver reads other members, a
 	// viewer only themselves.
 	e.admin("PUT", "/v1/orgs/ACME", `{"name":"Acme"}`)
