@@ -64,6 +64,20 @@ func aliasTexts(as []engine.Alias) []string {
 	return out
 }
 
+// linkJSON is a link record with the alias it concerns.
+type linkJSON struct {
+	engine.Link
+	Alias string `json:"alias"`
+}
+
+func toLinkJSON(links []engine.Link) []linkJSON {
+	out := make([]linkJSON, len(links))
+	for i, l := range links {
+		out[i] = linkJSON{Link: l, Alias: l.Alias.String()}
+	}
+	return out
+}
+
 // consentJSON is a consent decision with the alias it was given under.
 type consentJSON struct {
 	engine.Consent
@@ -174,16 +188,8 @@ func (s *Server) listLinks(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	type linkJSON struct {
-		engine.Link
-		Alias string `json:"alias"`
-	}
-	out := make([]linkJSON, len(links))
-	for i, l := range links {
-		out[i] = linkJSON{Link: l, Alias: l.Alias.String()}
-	}
 	c.Header("Cache-Control", "private, no-store")
-	c.PureJSON(http.StatusOK, gin.H{"links": out})
+	c.PureJSON(http.StatusOK, gin.H{"links": toLinkJSON(links)})
 }
 
 func (s *Server) putConsent(c *gin.Context) {

@@ -58,14 +58,6 @@ func (s *Server) exportIdentity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	type linkJSON struct {
-		engine.Link
-		Alias string `json:"alias"`
-	}
-	linkOut := make([]linkJSON, len(links))
-	for i, l := range links {
-		linkOut[i] = linkJSON{Link: l, Alias: l.Alias.String()}
-	}
 	c.Header("Cache-Control", "private, no-store")
 	c.Header("Content-Disposition", `attachment; filename="rapport-export.json"`)
 	c.PureJSON(http.StatusOK, gin.H{
@@ -75,7 +67,7 @@ func (s *Server) exportIdentity(c *gin.Context) {
 			"effective": toConsentJSON(s.Consent.Effective(&p, history, now)),
 			"history":   toConsentJSON(history),
 		},
-		"links":                  linkOut,
+		"links":                  toLinkJSON(links),
 		"events":                 nonNil(own),
 		"social_signals":         nonNil(social),
 		"preferences":            prefs,

@@ -22,16 +22,18 @@ const (
 var Purposes = []Purpose{PurposePersonalization, PurposeSocial, PurposeCrossDevice, PurposeAnalytics}
 
 // ParsePurpose checks a purpose name; the error is a FieldError reason.
-func ParsePurpose(s string) (Purpose, error) {
-	p := Purpose(s)
-	if !slices.Contains(Purposes, p) {
-		names := make([]string, len(Purposes))
-		for i, p := range Purposes {
-			names[i] = string(p)
-		}
-		return "", reasonf("%q is not a purpose (one of %s)", s, strings.Join(names, ", "))
+func ParsePurpose(s string) (Purpose, error) { return oneOf(s, Purposes, "a purpose") }
+
+// oneOf returns s as one of the values all lists, or a reason naming them.
+func oneOf[T ~string](s string, all []T, what string) (T, error) {
+	if v := T(s); slices.Contains(all, v) {
+		return v, nil
 	}
-	return p, nil
+	names := make([]string, len(all))
+	for i, v := range all {
+		names[i] = string(v)
+	}
+	return "", reasonf("%q is not %s (one of %s)", s, what, strings.Join(names, ", "))
 }
 
 // Consent is one decision a person made about one purpose, or, with

@@ -2,8 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -37,17 +35,7 @@ const (
 var OrgRoles = []OrgRole{OrgAdmin, OrgBuyer, OrgApprover, OrgViewer}
 
 // ParseOrgRole checks a member role; the error is a FieldError reason.
-func ParseOrgRole(s string) (OrgRole, error) {
-	r := OrgRole(s)
-	if !slices.Contains(OrgRoles, r) {
-		names := make([]string, len(OrgRoles))
-		for i, r := range OrgRoles {
-			names[i] = string(r)
-		}
-		return "", reasonf("%q is not a member role (one of %s)", s, strings.Join(names, ", "))
-	}
-	return r, nil
-}
+func ParseOrgRole(s string) (OrgRole, error) { return oneOf(s, OrgRoles, "a member role") }
 
 // ReadsMembers reports whether a member with role r may read other
 // members' data.
