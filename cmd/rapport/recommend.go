@@ -11,7 +11,8 @@ import (
 
 	"rapport/engine"
 	"rapport/engine/model"
-	"rapport/store"
+	"rapport/engine/recommend"
+	"rapport/features"
 )
 
 func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,6 +23,7 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	n := fs.Int("n", 10, "how many items (1 to 100)")
 	keepBought := fs.Bool("include-purchased", false, "keep items the person already bought")
 	asJSON := fs.Bool("json", false, "print JSON (always, with --identities)")
+	policyFile := addPolicyFlag(fs)
 	if rest, err := fs.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -45,7 +47,14 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if l == nil {
 		return fmt.Errorf("no model has been trained in %s yet: run rapport train", *g.data)
 	}
-	r := recommender{db: db, l: l, n: *n, keepBought: *keepBought}
+	policy, err := loadPolicy(*policyFile)
+	if err != nil {
+		return err
+	}
+	serving := &model.Serving{}
+	serving.Swap(l)
+	svc := &recommend.Service{Store: db, Serving: serving, Gate: features.NewGate(policy)}
+	r := recommender{svc: svc, n: *n, keepBought: *keepBought}
 	if *identity != "" {
 		rec, err := r.forAlias(ctx, *identity)
 		if err != nil {
@@ -94,19 +103,22 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 type recommendation struct {
 	Identity     string        `json:"identity"`
 	ModelVersion string        `json:"model_version"`
-	Step         model.Step    `json:"step"`
+	Step         string        `json:"step"`
 	Items        []recommended `json:"items"`
 }
 
 type recommended struct {
-	Item  string  `json:"item"`
-	Score float64 `json:"score"`
-	Title string  `json:"title,omitempty"`
+	Item    string   `json:"item"`
+	Score   float64  `json:"score"`
+	Title   string   `json:"title,omitempty"`
+	Reasons []string `json:"reasons"`
 }
 
+// recommender answers the CLI through the serving path itself, consent
+// gate, preferences and rules included, so that the command line and the
+// API never disagree.
 type recommender struct {
-	db         *store.DB
-	l          *model.Loaded
+	svc        *recommend.Service
 	n          int
 	keepBought bool
 }
@@ -118,33 +130,15 @@ func (r recommender) forAlias(ctx context.Context, text string) (recommendation,
 	if err != nil {
 		return recommendation{}, engine.Errorf(engine.CodeInvalid, "alias %q %v", text, err)
 	}
-	t := r.l.Trained
-	user, region := "", ""
-	var events []engine.Event
-	if id, err := r.db.ResolveAlias(ctx, a); err == nil {
-		p, evs, err := r.db.IdentityEvents(ctx, id)
-		if err != nil {
-			return recommendation{}, err
-		}
-		user, region, events = id.Key(), p.Region, evs
-	} else if engine.ErrorCode(err) != engine.CodeNotFound {
+	res, err := r.svc.Recommend(ctx, a, recommend.Request{N: r.n, AvailableOnly: true, IncludePurchased: r.keepBought})
+	if err != nil {
 		return recommendation{}, err
 	}
-	prof := t.Profile(user, events, region)
-	bought := map[int32]bool{}
-	if !r.keepBought {
-		for _, in := range prof.History {
-			if in.Type == engine.EventPurchase {
-				bought[in.Item] = true
-			}
-		}
-	}
-	top, step := t.Recommend(prof, r.n, func(i int32) bool { return bought[i] })
-	rec := recommendation{Identity: a.String(), ModelVersion: r.l.VersionID(), Step: step, Items: []recommended{}}
-	for _, s := range top {
-		item := recommended{Item: t.Items[s.Item], Score: s.Score}
-		if it, err := r.db.Item(ctx, item.Item); err == nil {
-			item.Title = it.Title
+	rec := recommendation{Identity: a.String(), ModelVersion: res.ModelVersion, Step: res.Step, Items: []recommended{}}
+	for _, it := range res.Items {
+		item := recommended{Item: it.Item, Score: it.Score, Reasons: it.Reasons}
+		if d := r.svc.ItemDetails(ctx, it.Item); d != nil {
+			item.Title = d.Title
 		}
 		rec.Items = append(rec.Items, item)
 	}

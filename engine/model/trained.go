@@ -2,7 +2,6 @@ package model
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"io"
 	"math"
 	"slices"
-
-	"rapport/engine"
 )
 
 // Trained is a fitted Ranker with the vocabularies it was fitted on: what a
@@ -280,35 +277,4 @@ func (r *reader) fail(err error) {
 		r.err = err
 	}
 	r.b = nil
-}
-
-// Profile builds the scoring profile of a person from their user key and
-// events: their training index (-1 if the model does not know them), their
-// history over the model's items (events on unknown items are left out),
-// and the time to score for — the training time, or their newest event if
-// later.
-func (t *Trained) Profile(user string, events []engine.Event, region string) *Profile {
-	p := &Profile{User: t.UserIndex(user), Region: region, Now: t.Now}
-	for _, ev := range events {
-		if ev.Type.IsSocial() {
-			continue
-		}
-		i, ok := t.ItemIndex(ev.Item)
-		if !ok {
-			continue
-		}
-		p.History = append(p.History, Interaction{Item: i, Type: ev.Type, Time: ev.Time.Unix(), Qty: float32(ev.Quantity), Price: float32(ev.Price)})
-		p.Now = max(p.Now, ev.Time.Unix())
-	}
-	slices.SortStableFunc(p.History, func(a, b Interaction) int { return cmp.Compare(a.Time, b.Time) })
-	return p
-}
-
-// Recommend ranks the n best items for p with the ranker's fallback chain,
-// leaving out the items skip names (skip may be nil), and says which step
-// of the chain ranked them.
-func (t *Trained) Recommend(p *Profile, n int, skip func(item int32) bool) ([]Scored, Step) {
-	scores := make([]float64, len(t.Items))
-	t.Ranker.Score(p, scores)
-	return TopN(scores, n, skip), t.Ranker.StepFor(p)
 }
