@@ -131,6 +131,9 @@ type entry struct {
 	lists  []cachedList // finished lists for this state, one per request key
 	served []served     // the last lists served, oldest first
 	bytes  int          // size() when last counted in Service.cacheBytes
+	// friends are the people whose purchases the state used: the entry is
+	// registered in Service.followers under each, until it is dropped.
+	friends []engine.IdentityID
 }
 
 // cachedList is a ranked, explained list kept for identical requests until
@@ -280,6 +283,7 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 		events, consent = s.Gate.Usable(&p, history, events, time.Now())
 	}
 	st := buildState(l, id, p.Region, events, s.maxHistory())
+	var followed []engine.IdentityID
 	if st.prefs, _, err = s.Store.Preferences(ctx, id); err != nil {
 		return nil, err
 	}
@@ -297,7 +301,8 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 		if err != nil {
 			return nil, err
 		}
-		st.social, st.socialConsent = l.Trained.SocialInterests(st.signals, cat.attrs, friends), consent
+		st.social, st.socialConsent = l.Trained.SocialInterests(st.signals, cat.attrs, friends.bought), consent
+		followed = friends.ids
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -312,6 +317,7 @@ func (s *Service) load(ctx context.Context, l *model.Loaded, id engine.IdentityI
 	default:
 		return st, nil
 	}
+	e.friends = followed
 	s.recount(e)
 	s.evict(id)
 	return st, nil
@@ -324,14 +330,21 @@ const (
 	friendItems = 20
 )
 
+// friends is what friendsBought found: for each signal that follows a
+// person, what they bought lately, and the people read.
+type friends struct {
+	bought map[int][]string
+	ids    []engine.IdentityID
+}
+
 // friendsBought returns, for each signal of id that follows another
 // person, what that person bought lately — only where they too permit
 // social signals. id is registered as their follower first, so that their
 // consent changing drops id's state (and a build in flight is not kept).
-func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signals []engine.Event) (map[int][]string, error) {
-	out := map[int][]string{}
+func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signals []engine.Event) (friends, error) {
+	out := friends{bought: map[int][]string{}}
 	for k, ev := range signals {
-		if len(out) == maxFriends || ev.Target == "" {
+		if len(out.ids) == maxFriends || ev.Target == "" {
 			continue
 		}
 		a, err := engine.ParseAlias(ev.Target)
@@ -343,8 +356,9 @@ func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signa
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return out, err
 		}
+		out.ids = append(out.ids, fid)
 		s.mu.Lock()
 		if s.followers == nil {
 			s.followers = map[engine.IdentityID]map[engine.IdentityID]bool{}
@@ -359,11 +373,11 @@ func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signa
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		_, history, err := s.Store.Consents(ctx, fid)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		usable, consent := s.Gate.Usable(&p, history, events, time.Now())
 		if !consent.Granted {
@@ -376,7 +390,7 @@ func (s *Service) friendsBought(ctx context.Context, id engine.IdentityID, signa
 			}
 		}
 		if len(bought) > 0 {
-			out[k] = bought
+			out.bought[k] = bought
 		}
 	}
 	return out, nil
@@ -392,9 +406,23 @@ func (s *Service) makeRoom() {
 		return
 	}
 	for k, e := range s.entries {
-		delete(s.entries, k)
-		s.cacheBytes -= int64(e.bytes)
+		s.drop(k, e)
 		return
+	}
+}
+
+// drop removes an entry from the cache and from the followers of the
+// people its state used. s.mu is held.
+func (s *Service) drop(k engine.IdentityID, e *entry) {
+	delete(s.entries, k)
+	s.cacheBytes -= int64(e.bytes)
+	for _, fid := range e.friends {
+		if f := s.followers[fid]; f != nil {
+			delete(f, k)
+			if len(f) == 0 {
+				delete(s.followers, fid)
+			}
+		}
 	}
 }
 
@@ -451,8 +479,7 @@ func (s *Service) evict(keep engine.IdentityID) {
 			return
 		}
 		if k != keep {
-			delete(s.entries, k)
-			s.cacheBytes -= int64(e.bytes)
+			s.drop(k, e)
 		}
 	}
 }
