@@ -106,6 +106,16 @@ func pathOrg(c *gin.Context) (engine.OrgID, error) {
 	return id, nil
 }
 
+// pathMember parses the :org and :alias path parameters.
+func pathMember(c *gin.Context) (engine.OrgID, engine.Alias, error) {
+	org, err := pathOrg(c)
+	if err != nil {
+		return "", engine.Alias{}, err
+	}
+	a, err := pathAlias(c)
+	return org, a, err
+}
+
 type orgJSON struct {
 	engine.Org
 	Members []memberJSON `json:"members"`
@@ -170,12 +180,7 @@ func (s *Server) getOrg(c *gin.Context) {
 }
 
 func (s *Server) putMember(c *gin.Context) {
-	org, err := pathOrg(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	a, err := pathAlias(c)
+	org, a, err := pathMember(c)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -201,12 +206,7 @@ func (s *Server) putMember(c *gin.Context) {
 }
 
 func (s *Server) deleteMember(c *gin.Context) {
-	org, err := pathOrg(c)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	a, err := pathAlias(c)
+	org, a, err := pathMember(c)
 	if err != nil {
 		s.fail(c, err)
 		return

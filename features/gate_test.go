@@ -7,18 +7,11 @@ import (
 
 	"rapport/engine"
 	"rapport/features"
-	"rapport/store"
 )
 
 func TestGateAdmitsSocialSignalsOnlyWithConsent(t *testing.T) {
 	ctx := context.Background()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Now().UTC()
 	alias := func(s string) engine.Alias { a, _ := engine.ParseAlias(s); return a }
 	like := func(a, region string) engine.Event {
@@ -66,13 +59,7 @@ func TestGateAdmitsSocialSignalsOnlyWithConsent(t *testing.T) {
 
 func TestMergeUsesSocialSignalsOnlyWhilePermitted(t *testing.T) {
 	ctx := context.Background()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Now().UTC()
 	a, _ := engine.ParseAlias("customer:1")
 	if err := db.PutItems(ctx, []engine.Item{{ID: "mug", Category: "Kitchen", Brand: "Acme", Available: true}}); err != nil {
@@ -120,13 +107,7 @@ func TestMergeUsesSocialSignalsOnlyWhilePermitted(t *testing.T) {
 
 func TestSweepPurgesSignalsWhoseConsentExpired(t *testing.T) {
 	ctx := context.Background()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Now().UTC()
 	a, _ := engine.ParseAlias("customer:eu-1")
 	b, _ := engine.ParseAlias("customer:eu-2")

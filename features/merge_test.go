@@ -11,6 +11,19 @@ import (
 	"rapport/store"
 )
 
+// openStore opens a store in a temporary directory for one test.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	opts := store.DefaultOptions(t.TempDir())
+	opts.MemTableSize = 8 << 20
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 type fixedModel struct{}
 
 func (fixedModel) Version() string { return "v000007" }
@@ -23,13 +36,7 @@ func (fixedModel) Factors(user string) []float64 {
 
 func TestMergeComputesAndIsIncremental(t *testing.T) {
 	ctx := context.Background()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	now := time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)
 	items := []engine.Item{
 		{ID: "mug", Category: "Home > Kitchen", Brand: "Acme", Price: 10, Currency: "EUR", Available: true},

@@ -115,18 +115,24 @@ func TestStopCancelsARunningJob(t *testing.T) {
 	}
 }
 
-func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
-	db := openDB(t)
-	ctx := context.Background()
+// demoShop fills db with a demo shop of the given seed and size.
+func demoShop(t *testing.T, db *store.DB, seed int64, customers, visitors, items int) {
+	t.Helper()
 	l := db.NewLoader()
-	cfg := demo.DefaultConfig(3, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
-	cfg.Customers, cfg.Visitors, cfg.Items = 300, 200, 300
-	if _, err := demo.Generate(ctx, cfg, l); err != nil {
+	cfg := demo.DefaultConfig(seed, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
+	cfg.Customers, cfg.Visitors, cfg.Items = customers, visitors, items
+	if _, err := demo.Generate(context.Background(), cfg, l); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	demoShop(t, db, 3, 300, 200, 300)
 	rc := model.DefaultRankerConfig()
 	rc.Factors, rc.Iterations = 16, 4
 	var published *model.Trained
@@ -163,15 +169,7 @@ func TestTrainerStoresAndPublishesAVersion(t *testing.T) {
 func TestGuardrailKeepsAWorseModelFromServing(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
-	l := db.NewLoader()
-	cfg := demo.DefaultConfig(4, time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC))
-	cfg.Customers, cfg.Visitors, cfg.Items = 600, 200, 300
-	if _, err := demo.Generate(ctx, cfg, l); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	demoShop(t, db, 4, 600, 200, 300)
 	good := model.DefaultRankerConfig()
 	good.Factors, good.Iterations = 16, 6
 	var published []string
