@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"rapport/engine"
 )
 
 // opDoc is what the OpenAPI document says about a route beyond its table row.
@@ -145,7 +147,7 @@ var schemas = map[string]any{
 	"Event": obj([]string{"alias", "type"}, map[string]any{
 		"id":         str("optional client id; an event with an id already stored is a duplicate and is not stored again"),
 		"alias":      str("kind:value — anon, email, customer, loyalty, b2b or social:<provider>"),
-		"type":       map[string]any{"type": "string", "enum": []string{"view", "add_to_cart", "purchase", "return", "wishlist", "rating", "social_like", "social_follow"}},
+		"type":       map[string]any{"type": "string", "enum": eventTypeNames()},
 		"item":       str("item id; required for item events"),
 		"target":     str("social events: brand:X, category:X, topic:X or another person's alias"),
 		"quantity":   num("greater than 0, at most 1,000,000; default 1"),
@@ -245,4 +247,12 @@ var schemas = map[string]any{
 		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},
 		"events": integer(), "identities": integer(), "items": integer(), "train_seconds": num(""), "holdout": str("protocol of the metrics"),
 		"metrics": map[string]any{"type": "object", "additionalProperties": num("")}, "artefact_bytes": integer()}))}),
+}
+
+func eventTypeNames() []string {
+	out := make([]string, len(engine.EventTypes))
+	for i, t := range engine.EventTypes {
+		out[i] = string(t)
+	}
+	return out
 }

@@ -11,6 +11,7 @@ type EventType string
 
 const (
 	EventView         EventType = "view"
+	EventClick        EventType = "click" // on a recommended item
 	EventAddToCart    EventType = "add_to_cart"
 	EventPurchase     EventType = "purchase"
 	EventReturn       EventType = "return"
@@ -21,7 +22,7 @@ const (
 )
 
 // EventTypes lists every event type, in documentation order.
-var EventTypes = []EventType{EventView, EventAddToCart, EventPurchase, EventReturn, EventWishlist, EventRating, EventSocialLike, EventSocialFollow}
+var EventTypes = []EventType{EventView, EventClick, EventAddToCart, EventPurchase, EventReturn, EventWishlist, EventRating, EventSocialLike, EventSocialFollow}
 
 // Valid reports whether t is a known event type.
 func (t EventType) Valid() bool {

@@ -15,6 +15,7 @@ var eventWeight = map[engine.EventType]float64{
 	engine.EventAddToCart: 0.4,
 	engine.EventWishlist:  0.3,
 	engine.EventView:      0.1,
+	engine.EventClick:     0.15, // a click on a recommended item
 	engine.EventReturn:    -1,
 }
 

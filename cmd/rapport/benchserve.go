@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"rapport/engine"
-	"rapport/engine/model"
 	"rapport/jobs"
 )
 
@@ -98,7 +97,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Model: model.DefaultRankerConfig(), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}, CacheBytes: budget}
+	srv := &Server{Addr: "127.0.0.1:0", DataDir: dir, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}, CacheBytes: budget}
 	if err := srv.Open(); err != nil {
 		return err
 	}

@@ -63,17 +63,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return usagef("--models: %v", err)
 	}
-	var d *model.Dataset
-	if len(rest) == 1 {
-		opts, err := src.options(rest[0], importer.EventFields)
-		if err != nil {
-			return err
-		}
-		d, err = datasetFromFile(ctx, rest[0], opts, stderr)
-		if err != nil {
-			return err
-		}
-	} else if d, err = datasetFromStore(ctx, g); err != nil {
+	d, err := loadDataset(ctx, rest, src, g, stderr)
+	if err != nil {
 		return err
 	}
 	s, err := makeSplit(d, *split, *cutoff, *until, *fraction, *seed)
@@ -173,6 +164,18 @@ func (w datasetWriter) AddEvent(ev *engine.Event, _ uint64) (bool, error) {
 	return true, nil
 }
 func (w datasetWriter) PutItem(engine.Item) error { return nil }
+
+// loadDataset reads the events of FILE, when given, else of the data dir.
+func loadDataset(ctx context.Context, files []string, src *sourceFlags, g *globals, stderr io.Writer) (*model.Dataset, error) {
+	if len(files) == 0 {
+		return datasetFromStore(ctx, g)
+	}
+	opts, err := src.options(files[0], importer.EventFields)
+	if err != nil {
+		return nil, err
+	}
+	return datasetFromFile(ctx, files[0], opts, stderr)
+}
 
 func datasetFromFile(ctx context.Context, path string, opts importer.Options, stderr io.Writer) (*model.Dataset, error) {
 	b := model.NewBuilder()

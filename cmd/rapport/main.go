@@ -27,6 +27,7 @@ commands:
   train                     merge features and train a model version once, in the foreground
   recommend                 recommend for --identity ALIAS or --identities FILE from the data dir
   eval [FILE]               compare models offline on a split (see rapport eval -h)
+  tune [FILE]               search a model's settings on a validation split; --save for train
   keys create|list|revoke   manage API keys
   models list|promote|rollback   the model registry: which version serves
   backup --to FILE          a consistent snapshot (of a running server with --url and an admin --key)
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runRecommend(ctx, rest, stdout, stderr)
 	case "eval":
 		err = runEval(ctx, rest, stdout, stderr)
+	case "tune":
+		err = runTune(ctx, rest, stdout, stderr)
 	case "bench":
 		err = runBench(ctx, rest, stdout, stderr)
 	case "version":

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -207,8 +209,11 @@ func (p *pipeline) schedule(s *jobs.Scheduler, spec Schedules) error {
 	return nil
 }
 
-// modelFlags are the training settings serve and train share.
+// modelFlags are the training settings serve and train share. A flag
+// given (on the command line or in the environment) overrides the stored
+// tuned configuration; one not given leaves it be.
 type modelFlags struct {
+	fs                  *flagSet
 	factors, iterations *int
 	seed                *int64
 	lambda, alpha       *float64
@@ -218,28 +223,74 @@ type modelFlags struct {
 func addModelFlags(fs *flagSet) *modelFlags {
 	d := model.DefaultRankerConfig()
 	return &modelFlags{
-		factors:    fs.Int("factors", d.Factors, "ALS latent factors"),
-		iterations: fs.Int("iterations", d.Iterations, "ALS iterations"),
+		fs:         fs,
+		factors:    fs.Int("factors", d.Factors, "ALS latent factors (default: the tuned configuration, else this)"),
+		iterations: fs.Int("iterations", d.Iterations, "ALS iterations (default: the tuned configuration, else this)"),
 		seed:       fs.Int64("seed", int64(d.Seed), "random seed: the same data, seed and settings give the same model"),
-		lambda:     fs.Float64("lambda", d.Lambda, "ALS regularisation"),
-		alpha:      fs.Float64("alpha", d.Alpha, "ALS confidence scale"),
+		lambda:     fs.Float64("lambda", d.Lambda, "ALS regularisation (default: the tuned configuration, else this)"),
+		alpha:      fs.Float64("alpha", d.Alpha, "ALS confidence scale (default: the tuned configuration, else this)"),
 		margin:     fs.Float64("promote-margin", 0.01, "a new version serves only if its held-out discover NDCG@10 is at most this much below the serving version's; else it stays a candidate"),
 	}
 }
 
-func (f *modelFlags) config() (model.RankerConfig, error) {
-	cfg := model.DefaultRankerConfig()
+// overrides checks the flags and returns what the ones given change.
+func (f *modelFlags) overrides() (func(*model.RankerConfig), error) {
 	switch {
 	case *f.factors < 1 || *f.factors > 512:
-		return cfg, usagef("--factors must be 1 to 512")
+		return nil, usagef("--factors must be 1 to 512")
 	case *f.iterations < 1 || *f.iterations > 200:
-		return cfg, usagef("--iterations must be 1 to 200")
+		return nil, usagef("--iterations must be 1 to 200")
 	case !(*f.lambda > 0) || !(*f.alpha > 0):
-		return cfg, usagef("--lambda and --alpha must be positive")
+		return nil, usagef("--lambda and --alpha must be positive")
 	case !(*f.margin >= 0 && *f.margin <= 1):
-		return cfg, usagef("--promote-margin must be between 0 and 1")
+		return nil, usagef("--promote-margin must be between 0 and 1")
 	}
-	cfg.Factors, cfg.Iterations, cfg.Seed, cfg.Lambda, cfg.Alpha = *f.factors, *f.iterations, uint64(*f.seed), *f.lambda, *f.alpha
+	given := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	for _, name := range []string{"factors", "iterations", "seed", "lambda", "alpha"} {
+		if _, ok := f.fs.env(name); ok {
+			given[name] = true
+		}
+	}
+	return func(c *model.RankerConfig) {
+		if given["factors"] {
+			c.Factors = *f.factors
+		}
+		if given["iterations"] {
+			c.Iterations = *f.iterations
+		}
+		if given["seed"] {
+			c.Seed = uint64(*f.seed)
+		}
+		if given["lambda"] {
+			c.Lambda = *f.lambda
+		}
+		if given["alpha"] {
+			c.Alpha = *f.alpha
+		}
+	}, nil
+}
+
+// tunedSetting names the stored configuration `rapport tune --save` chose.
+const tunedSetting = "ranker-config"
+
+// trainingConfig is the configuration training uses: the tuned one if
+// `rapport tune --save` stored one, else the defaults, with the given
+// overrides (the flags given) on top.
+func trainingConfig(ctx context.Context, db *store.DB, overrides func(*model.RankerConfig)) (model.RankerConfig, error) {
+	cfg := model.DefaultRankerConfig()
+	raw, err := db.Setting(ctx, tunedSetting)
+	if err != nil {
+		return cfg, err
+	}
+	if raw != nil {
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			return cfg, fmt.Errorf("the stored tuned configuration does not parse (%v); run rapport tune --save again or --reset", err)
+		}
+	}
+	if overrides != nil {
+		overrides(&cfg)
+	}
 	return cfg, nil
 }
 

@@ -29,7 +29,9 @@ type Server struct {
 	DataDir      string
 	MaxBodyBytes int64
 	Logger       *slog.Logger
-	Model        model.RankerConfig
+	// ModelSettings changes the training configuration (the tuned one,
+	// else the defaults); nil leaves it.
+	ModelSettings func(*model.RankerConfig)
 	// MetricsAddr, if set, serves /metrics on a listener of its own
 	// instead of the API's.
 	MetricsAddr string
@@ -80,7 +82,12 @@ func (s *Server) Open() error {
 		policy = *s.ConsentPolicy
 	}
 	gate := features.NewGate(policy)
-	p := newPipeline(db, s.Model, gate, s.Logger)
+	cfg, err := trainingConfig(context.Background(), db, s.ModelSettings)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	p := newPipeline(db, cfg, gate, s.Logger)
 	p.trainer.Margin = s.PromoteMargin
 	if l != nil {
 		p.serving.Swap(l)
@@ -185,7 +192,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usagef("%v", err)
 	}
-	cfg, err := mf.config()
+	overrides, err := mf.overrides()
 	if err != nil {
 		return err
 	}
@@ -206,7 +213,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, Model: cfg, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
+	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}

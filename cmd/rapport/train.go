@@ -24,7 +24,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if len(rest) > 0 {
 		return usagef("train takes no arguments")
 	}
-	cfg, err := mf.config()
+	overrides, err := mf.overrides()
 	if err != nil {
 		return err
 	}
@@ -37,6 +37,10 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
+	cfg, err := trainingConfig(ctx, db, overrides)
+	if err != nil {
+		return err
+	}
 	p := newPipeline(db, cfg, nil, logger)
 	p.trainer.Margin = *mf.margin
 	if err := p.loadServing(ctx); err != nil {

@@ -50,6 +50,7 @@ var DefaultWeights = Weights{
 	engine.EventWishlist:  0.3,
 	engine.EventRating:    0.3, // scaled by the rating, see Of
 	engine.EventView:      0.1,
+	engine.EventClick:     0.15, // a click on a recommended item
 	engine.EventReturn:    -1,
 }
 
