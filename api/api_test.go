@@ -50,9 +50,9 @@ func newEnv(t *testing.T) *env {
 	}
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
-	rec := &recommend.Service{Store: db, Serving: &model.Serving{}}
+	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: &model.Serving{}}, Store: db}
 	gate := features.NewGate(engine.DefaultConsentPolicy())
-	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, ServingVersion: func() string { return "" },
+	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, Experiments: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test"}
 	ts := httptest.NewServer(s.Handler())

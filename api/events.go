@@ -48,6 +48,14 @@ func (s *Server) postEvents(c *gin.Context) {
 			s.Logger.Error("refresh serving state after ingest", "request_id", c.GetString(ctxRequestID), "err", err)
 		}
 	}
+	// Feedback on recommendations served in experiments; like serving
+	// state, the counts follow the stored events, so a failure is logged.
+	// Retried batches are attributed again, and count once.
+	if s.Experiments != nil {
+		if err := s.Experiments.Feedback(ctx, events); err != nil {
+			s.Logger.Error("attribute experiment feedback", "request_id", c.GetString(ctxRequestID), "err", err)
+		}
+	}
 	c.PureJSON(http.StatusOK, res)
 }
 

@@ -247,6 +247,19 @@ var schemas = map[string]any{
 		"hyperparameters": map[string]any{"type": "object"}, "data_watermark": map[string]any{"type": "string", "format": "date-time"},
 		"events": integer(), "identities": integer(), "items": integer(), "train_seconds": num(""), "holdout": str("protocol of the metrics"),
 		"metrics": map[string]any{"type": "object", "additionalProperties": num("")}, "artefact_bytes": integer()}))}),
+	"Variant": obj([]string{"name", "share"}, map[string]any{"name": str("a-z, 0-9, _ . -; the first variant is the control"),
+		"model": str("a model version id; omit for the serving model"), "share": num("part of the traffic; shares add up to 1"),
+		"blend": obj(nil, map[string]any{"weight_als": num("0 to 100"), "weight_seasonal": num("0 to 100"), "weight_trending": num("0 to 100"), "min_items": integer()})}),
+	"ExperimentRequest": obj([]string{"variants"}, map[string]any{"placement": str("only requests with this placement (default: all)"),
+		"variants": arrayOf(ref("Variant")), "start": map[string]any{"type": "string", "format": "date-time", "description": "default now"},
+		"stop": map[string]any{"type": "string", "format": "date-time", "description": "default: runs until stopped"}}),
+	"Rate": obj(nil, map[string]any{"value": num(""), "low": num("95% interval"), "high": num("95% interval")}),
+	"ExperimentReport": obj(nil, map[string]any{"name": str(""), "placement": str(""), "start": map[string]any{"type": "string", "format": "date-time"},
+		"stop": map[string]any{"type": "string", "format": "date-time"}, "active": map[string]any{"type": "boolean"}, "control": str("the first variant"), "note": str(""),
+		"variants": arrayOf(obj(nil, map[string]any{"name": str(""), "model": str(""), "share": num(""), "impressions": integer(), "clicks": integer(),
+			"add_to_carts": integer(), "conversions": integer(), "click_through": ref("Rate"), "conversion": ref("Rate"),
+			"click_through_difference": ref("Rate"), "conversion_difference": ref("Rate")}))}),
+	"ExperimentList": obj(nil, map[string]any{"experiments": arrayOf(obj(nil, map[string]any{"name": str(""), "placement": str(""), "active": map[string]any{"type": "boolean"}}))}),
 }
 
 func eventTypeNames() []string {

@@ -79,6 +79,9 @@ type Server struct {
 	Privacy     Privacy
 	Orgs        Orgs
 	Backups     Backups
+	// Experiments, if set, serves the experiment routes and attributes
+	// feedback events.
+	Experiments Experiments
 	// Metrics, if set, counts requests and events, and is served at
 	// /metrics unless MetricsElsewhere (then the caller serves
 	// Metrics.Handler on a listener of its own).
@@ -198,6 +201,9 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/jobs/:name/runs", data, "Start a run of a job now (merge or train); 409 while one is running.", s.startJob, opDoc{response: "JobRun"}},
 		{"GET", "/v1/models", data, "List model versions, newest first, and which one serves.", s.listModels, opDoc{response: "ModelList"}},
 		{"POST", "/v1/models/:version/promote", data, "Make a version serve now: a candidate the guardrail held back, or an earlier version (rollback).", s.promoteModel, opDoc{response: "ModelVersion"}},
+		{"PUT", "/v1/experiments/:name", data, "Create or change an A/B experiment: variants (a model version, blend settings, or neither: the control) with traffic shares, an optional placement, start and stop. 409 when it overlaps another or changes the variants of a started one.", s.putExperiment, opDoc{request: "ExperimentRequest", response: "ExperimentReport"}},
+		{"GET", "/v1/experiments/:name", data, "An experiment's report: per variant impressions, click-through and conversion rates with 95% intervals, and the difference from the control with its interval.", s.getExperiment, opDoc{response: "ExperimentReport"}},
+		{"GET", "/v1/experiments", data, "List experiments and whether each is running.", s.listExperiments, opDoc{response: "ExperimentList"}},
 	}
 }
 

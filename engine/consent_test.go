@@ -46,7 +46,7 @@ func TestParseRetention(t *testing.T) {
 	if err != nil || got[engine.EventView] != 90*24*time.Hour || got[engine.EventAddToCart] != 36*time.Hour || len(got) != 2 {
 		t.Fatalf("%v %v", got, err)
 	}
-	for _, bad := range []string{"view", "click=1d", "view=0d", "view=-3h", "view=1d,view=2d", "view=soon"} {
+	for _, bad := range []string{"view", "tap=1d", "view=0d", "view=-3h", "view=1d,view=2d", "view=soon"} {
 		if _, err := engine.ParseRetention(bad); err == nil {
 			t.Errorf("%q was accepted", bad)
 		}

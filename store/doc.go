@@ -32,7 +32,11 @@
 //	h/<sha-256 of secret:32>                 → key id                       authentication lookup
 //	v/<version id>, w/<version id><chunk>    → model versions and artefacts (models know people by number)
 //	r/<job>/<start time:8>...                → job run record
-//	m/<name>                                 → schema version, sequences
+//	m/<name>                                 → schema version, sequences, serving history
+//	m/setting/<name>                         → a stored setting (the tuned training configuration)
+//	n/e/<name>                               → A/B experiment
+//	n/c/<name>\x00<variant>\x00<kind>         → count:8       impressions, clicks, add_to_carts, conversions
+//	n/f/<recommendation id>\x00<kind>         → (empty)       feedback already counted for that list
 //
 // Alias keys end in a zero byte, which no alias contains, so that no alias
 // key is a prefix of another's and erasure can drop one by prefix.

@@ -335,3 +335,40 @@ func (db *DB) streams(ctx context.Context) (map[uint64]engine.IdentityID, error)
 	})
 	return out, err
 }
+
+// FoundingAlias returns the alias that founded the identity a belongs to:
+// the one whose stream numbers the identity. An identity keeps its founder
+// when aliases join it, so a visitor keeps it from the first event on, as
+// they become known and log in. A store that does not know a answers a.
+func (db *DB) FoundingAlias(ctx context.Context, a engine.Alias) (string, error) {
+	out := a.String()
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		e, err := lookupAlias(txn, a)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		item, err := txn.Get(streamAliasKey(uint64(e.identity)))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil // the founder left (unlinked or erased): the alias itself
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			d, err := newDecoder(v)
+			if err != nil {
+				return err
+			}
+			s := d.string()
+			if err := d.err(); err != nil {
+				return err
+			}
+			out = s
+			return nil
+		})
+	})
+	return out, err
+}

@@ -87,6 +87,20 @@ func servingModel(ctx context.Context, db *store.DB) (*model.Loaded, error) {
 }
 
 // loadVersion loads a version's artefact, trimmed for serving.
+// loadVersionID loads a model version by id.
+func loadVersionID(ctx context.Context, db *store.DB, id string) (*model.Loaded, error) {
+	vs, err := db.Versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range vs {
+		if v.ID == id {
+			return loadVersion(ctx, db, v)
+		}
+	}
+	return nil, engine.Errorf(engine.CodeNotFound, "no model version %q", id)
+}
+
 func loadVersion(ctx context.Context, db *store.DB, v engine.ModelVersion) (*model.Loaded, error) {
 	art, err := db.Artefact(ctx, v.ID)
 	if err != nil {

@@ -58,6 +58,10 @@ type Server struct {
 
 	db   *store.DB
 	api  *api.Server
+	// stopFlush ends the loop that stores experiment impressions; flushed
+	// closes after its last flush.
+	stopFlush context.CancelFunc
+	flushed   chan struct{}
 	jobs *jobs.Scheduler
 	http *http.Server
 	ln   net.Listener
@@ -98,11 +102,18 @@ func (s *Server) Open() error {
 		db.Close()
 		return usagef("%v", err)
 	}
-	rec := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
+	svc := &recommend.Service{Store: db, Serving: p.serving, Gate: gate, Rules: s.Rules, CacheSize: s.CacheIdentities, CacheBytes: s.CacheBytes}
+	rec := &recommend.Experiments{Service: svc, Store: db, Logger: s.Logger, Load: func(ctx context.Context, id string) (*model.Loaded, error) {
+		return loadVersionID(ctx, db, id)
+	}}
+	var flushCtx context.Context
+	flushCtx, s.stopFlush = context.WithCancel(context.Background())
+	s.flushed = make(chan struct{})
+	go func() { rec.Run(flushCtx, time.Second); close(s.flushed) }()
 	p.forget = rec.Forget
-	metrics := api.NewMetrics(func() string { return p.serving.Load().VersionID() }, rec)
+	metrics := api.NewMetrics(func() string { return p.serving.Load().VersionID() }, svc)
 	s.jobs.Finished = metrics.JobFinished
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec,
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec, Experiments: rec,
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
@@ -152,6 +163,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
+	s.stopFlush()
+	<-s.flushed
 	return errors.Join(err, s.db.Close())
 }
 

@@ -10,6 +10,8 @@ import (
 	"io"
 	"math"
 	"slices"
+
+	"rapport/engine"
 )
 
 // Trained is a fitted Ranker with the vocabularies it was fitted on: what a
@@ -277,4 +279,27 @@ func (r *reader) fail(err error) {
 		r.err = err
 	}
 	r.b = nil
+}
+
+// WithBlend returns a copy of t whose ranker blends its fitted parts with
+// the given settings: the parts are shared, nothing is refitted. An
+// experiment's variant uses it to try other weights on the serving model.
+func (t *Trained) WithBlend(o engine.BlendOverrides) *Trained {
+	c := *t
+	r := *t.Ranker
+	if o.WeightALS != nil {
+		r.Config.WeightALS = *o.WeightALS
+	}
+	if o.WeightSeasonal != nil {
+		r.Config.WeightSeasonal = *o.WeightSeasonal
+	}
+	if o.WeightTrending != nil {
+		r.Config.WeightTrending = *o.WeightTrending
+	}
+	if o.MinItems != nil {
+		r.Config.MinItems = *o.MinItems
+	}
+	r.wire()
+	c.Ranker = &r
+	return &c
 }

@@ -126,6 +126,8 @@ type Request struct {
 	ContextItem       string
 	Placement         string
 	IncludePurchased  bool
+
+	tag string // experiment variant, appended to the recommendation id
 }
 
 // Validate checks a request's ranges.
@@ -168,6 +170,8 @@ type Result struct {
 	ModelVersion     string `json:"model_version"`
 	Step             string `json:"step"`
 	Placement        string `json:"placement,omitempty"`
+	Experiment       string `json:"experiment,omitempty"`
+	Variant          string `json:"variant,omitempty"`
 	Items            []Item `json:"items"`
 }
 
@@ -199,7 +203,7 @@ func (s *Service) Recommend(ctx context.Context, a engine.Alias, req Request) (R
 		s.count(req.Placement)
 	}
 	key := req.key()
-	res := Result{Alias: a.String(), RecommendationID: newRecommendationID(), ModelVersion: l.VersionID(), Placement: req.Placement}
+	res := Result{Alias: a.String(), RecommendationID: newRecommendationID() + req.tag, ModelVersion: l.VersionID(), Placement: req.Placement}
 	sv := served{id: res.RecommendationID, at: time.Now().UTC(), req: req, version: l.VersionID(), epoch: epoch, catalog: gen}
 	if c, ok := s.cached(id, epoch, key, l.VersionID(), gen); ok {
 		res.Step, res.Items = c.step, slices.Clone(c.items)
