@@ -56,16 +56,16 @@ type Server struct {
 	// decided; nil: engine.DefaultConsentPolicy.
 	ConsentPolicy *engine.ConsentPolicy
 
-	db   *store.DB
-	api  *api.Server
+	db  *store.DB
+	api *api.Server
 	// stopFlush ends the loop that stores experiment impressions; flushed
 	// closes after its last flush.
 	stopFlush context.CancelFunc
 	flushed   chan struct{}
-	jobs *jobs.Scheduler
-	http *http.Server
-	ln   net.Listener
-	done chan error
+	jobs      *jobs.Scheduler
+	http      *http.Server
+	ln        net.Listener
+	done      chan error
 }
 
 // Open opens the store and starts listening; it does not block.
