@@ -127,6 +127,8 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
+		s.stopFlush()
+		<-s.flushed
 		db.Close()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
