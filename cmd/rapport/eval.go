@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"rapport/engine"
 	"rapport/engine/eval"
+	"rapport/engine/eval/report"
 	"rapport/engine/importer"
 	"rapport/engine/model"
 )
@@ -41,6 +44,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	k := fs.Int("k", 10, "list length")
 	models := fs.String("models", "popularity,trending,frequency,reorder", "models to compare: "+strings.Join(modelNames, ", "))
 	asJSON := fs.Bool("json", false, "print JSON")
+	reportFile := fs.String("report", "", "also write a self-contained HTML report with plots to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: rapport eval [FILE] [flags]\n%s%s\n\nflags:\n", evalHelp, eval.Definitions)
 		fs.PrintDefaults()
@@ -59,7 +63,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *k < 1 || *k > 1000 {
 		return usagef("--k must be 1 to 1000")
 	}
-	ms, err := buildModels(*models, *seed)
+	ms, err := buildModels(*models, *seed, *reportFile != "")
 	if err != nil {
 		return usagef("--models: %v", err)
 	}
@@ -85,6 +89,14 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		c, _ := parseDay(*cutoff)
 		o := eval.Orders(d, c)
 		orders = &o
+	}
+	if *reportFile != "" {
+		in := report.Input{Command: "rapport eval " + strings.Join(args, " "), Protocol: s.Protocol, Task: t, K: *k, Generated: time.Now(),
+			Results: results, Relevant: eval.RelevantDeciles(s, eval.CasesFor(s, t)), Orders: orders}
+		if err := writeReport(*reportFile, in); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s\n", *reportFile)
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"protocol": s.Protocol, "task": t, "k": *k, "results": results, "orders": orders})
@@ -164,6 +176,27 @@ func (w datasetWriter) AddEvent(ev *engine.Event, _ uint64) (bool, error) {
 	return true, nil
 }
 func (w datasetWriter) PutItem(engine.Item) error { return nil }
+
+// writeReport writes the HTML report to a temporary file beside path and
+// renames it into place, so a failed run leaves no half-written report.
+func writeReport(path string, in report.Input) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".report-*.html")
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := report.Write(f, in); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
 
 // loadDataset reads the events of FILE, when given, else of the data dir.
 func loadDataset(ctx context.Context, files []string, src *sourceFlags, g *globals, stderr io.Writer) (*model.Dataset, error) {

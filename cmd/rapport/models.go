@@ -11,8 +11,9 @@ import (
 // modelNames lists the models eval can build by name.
 var modelNames = []string{"popularity", "popularity-region", "trending", "trending-region", "frequency", "reorder", "seasonal", "itemknn-cosine", "itemknn-jaccard", "itemknn-llr", "als", "ranker", "buy-again"}
 
-// buildModels makes the named models with their default settings.
-func buildModels(list string, seed int64) ([]model.Model, error) {
+// buildModels makes the named models with their default settings; with
+// trackLoss, models with an ALS part record its loss by iteration.
+func buildModels(list string, seed int64, trackLoss bool) ([]model.Model, error) {
 	cfg := model.DefaultRankerConfig()
 	cfg.Seed = uint64(seed)
 	var out []model.Model
@@ -33,9 +34,11 @@ func buildModels(list string, seed int64) ([]model.Model, error) {
 		case "seasonal":
 			out = append(out, &model.Popularity{Season: cfg.SeasonWidth})
 		case "als":
-			out = append(out, &model.ALS{Factors: cfg.Factors, Iterations: cfg.Iterations, Lambda: cfg.Lambda, Alpha: cfg.Alpha, Seed: cfg.Seed})
+			out = append(out, &model.ALS{Factors: cfg.Factors, Iterations: cfg.Iterations, Lambda: cfg.Lambda, Alpha: cfg.Alpha, Seed: cfg.Seed, TrackLoss: trackLoss})
 		case "ranker":
-			out = append(out, model.NewRanker(cfg))
+			r := model.NewRanker(cfg)
+			r.ALS.TrackLoss = trackLoss
+			out = append(out, r)
 		case "buy-again":
 			out = append(out, model.NewBuyAgain(cfg))
 		case "itemknn-cosine":

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,29 @@ type Result struct {
 	Coverage     float64 `json:"coverage"`
 	Novelty      float64 `json:"novelty"`
 	TrainSeconds float64 `json:"train_seconds"`
+	// Curve has the metrics at every list length from 1 to k.
+	Curve []CurvePoint `json:"curve,omitempty"`
+	// PopularityDeciles is the share of recommended slots that went to
+	// each tenth of the catalog by training popularity, most popular
+	// first: a model without popularity bias follows RelevantDeciles.
+	PopularityDeciles []float64 `json:"popularity_deciles,omitempty"`
+	// Loss is the training loss after each iteration, for models that
+	// report one (ALS and the ranker's ALS part).
+	Loss []float64 `json:"loss,omitempty"`
+}
+
+// CurvePoint is the metrics at one list length.
+type CurvePoint struct {
+	K         int     `json:"k"`
+	NDCG      float64 `json:"ndcg"`
+	Recall    float64 `json:"recall"`
+	Precision float64 `json:"precision"`
+	HitRate   float64 `json:"hit_rate"`
+}
+
+// LossReporter is a model that records its training loss by iteration.
+type LossReporter interface {
+	LossHistory() []float64
 }
 
 // Cases are the test people of a split for a task: user index and the
@@ -168,7 +192,104 @@ func EvaluateCases(ctx context.Context, m model.Model, s Split, cases Cases, tas
 	n := float64(res.Users)
 	res.NDCG, res.Recall, res.Precision, res.MAP, res.MRR, res.HitRate = res.NDCG/n, res.Recall/n, res.Precision/n, res.MAP/n, res.MRR/n, res.HitRate/n
 	res.Coverage, res.Novelty = catalogStats(s.Train, lists)
+	res.Curve = curve(lists, cases, k)
+	res.PopularityDeciles = deciles(s.Train, func(yield func(int32) bool) {
+		for _, l := range lists {
+			for _, item := range l {
+				if !yield(item) {
+					return
+				}
+			}
+		}
+	})
+	if lr, ok := m.(LossReporter); ok {
+		res.Loss = lr.LossHistory()
+	}
 	return res, nil
+}
+
+// curve averages the metrics of every list cut at each length 1..k.
+func curve(lists [][]int32, cases Cases, k int) []CurvePoint {
+	out := make([]CurvePoint, k)
+	n := float64(max(1, len(lists)))
+	for j := 1; j <= k; j++ {
+		p := CurvePoint{K: j}
+		for c, l := range lists {
+			sc := scoreList(l[:min(j, len(l))], cases.Rel[c], j)
+			p.NDCG += sc.ndcg / n
+			p.Recall += sc.recall / n
+			p.Precision += sc.precision / n
+			p.HitRate += sc.hit / n
+		}
+		out[j-1] = p
+	}
+	return out
+}
+
+// popularityRank returns each item's place (0 = most people) among the
+// items anyone had in training, and how many such items there are.
+func popularityRank(train *model.Dataset) ([]int, int) {
+	people := make([]int, train.NumItems())
+	seen := map[int32]bool{}
+	for _, h := range train.Hist {
+		clear(seen)
+		for _, in := range h {
+			if !seen[in.Item] {
+				seen[in.Item] = true
+				people[in.Item]++
+			}
+		}
+	}
+	order := make([]int, 0, len(people))
+	for i, n := range people {
+		if n > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return people[b] - people[a] })
+	rank := make([]int, len(people))
+	for i := range rank {
+		rank[i] = -1
+	}
+	for r, i := range order {
+		rank[i] = r
+	}
+	return rank, len(order)
+}
+
+// deciles spreads items over ten popularity bins of the training catalog
+// (items nobody had in training count in the last) and returns each bin's
+// share.
+func deciles(train *model.Dataset, items func(func(int32) bool)) []float64 {
+	rank, n := popularityRank(train)
+	out := make([]float64, 10)
+	total := 0.0
+	for item := range items {
+		bin := 9
+		if r := rank[item]; r >= 0 {
+			bin = min(9, r*10/max(1, n))
+		}
+		out[bin]++
+		total++
+	}
+	for i := range out {
+		out[i] /= max(1, total)
+	}
+	return out
+}
+
+// RelevantDeciles is deciles for the held-out relevant items themselves:
+// what an unbiased model's recommendations would look like.
+func RelevantDeciles(s Split, cases Cases) []float64 {
+	return deciles(s.Train, func(yield func(int32) bool) {
+		for _, rel := range cases.Rel {
+			for item := range rel {
+				if !yield(item) {
+					return
+				}
+			}
+		}
+	})
 }
 
 // catalogStats computes coverage and novelty over all lists.

@@ -37,6 +37,10 @@ type ALS struct {
 	Seed       uint64
 	// Progress, if set, is called after each iteration (1-based).
 	Progress func(iteration int)
+	// TrackLoss records the training loss after each iteration in Losses
+	// (one more pass over the observations per iteration).
+	TrackLoss bool
+	Losses    []float64
 
 	users, items int
 	X, Y         []float64 // row-major factors: users×f, items×f
@@ -137,9 +141,13 @@ func (m *ALS) Train(ctx context.Context) error {
 	for i := range m.Y {
 		m.Y[i] = rng.NormFloat64() * 0.01
 	}
+	m.Losses = nil
 	for it := 1; it <= m.Iterations; it++ {
 		if err := m.Iterate(ctx); err != nil {
 			return err
+		}
+		if m.TrackLoss {
+			m.Losses = append(m.Losses, m.Loss())
 		}
 		if m.Progress != nil {
 			m.Progress(it)
@@ -147,6 +155,31 @@ func (m *ALS) Train(ctx context.Context) error {
 	}
 	m.ready()
 	return nil
+}
+
+// Loss is the objective ALS minimises, over every (person, item) pair:
+// Σ c·(p − x·y)² + λ(‖X‖² + ‖Y‖²), where p is 1 and c the confidence for
+// observed pairs, p is 0 and c is 1 for all others. The unobserved part
+// comes from the item Gramian (Σ_u xᵀ(YᵀY)x), so the cost is O(nnz·f +
+// users·f²), not O(users·items·f).
+func (m *ALS) Loss() float64 {
+	f := m.Factors
+	gram := gramian(m.Y, m.items, f)
+	gx := make([]float64, f)
+	var loss float64
+	for u := 0; u < m.users; u++ {
+		x := m.X[u*f : (u+1)*f]
+		for a := 0; a < f; a++ {
+			gx[a] = floats.Dot(gram[a*f:(a+1)*f], x)
+		}
+		loss += floats.Dot(x, gx)
+		obs := m.obsU[u]
+		for k, i := range obs.idx {
+			s := floats.Dot(x, m.Y[int(i)*f:int(i+1)*f])
+			loss += obs.conf[k]*(1-s)*(1-s) - s*s
+		}
+	}
+	return loss + m.Lambda*(floats.Dot(m.X, m.X)+floats.Dot(m.Y, m.Y))
 }
 
 // ready derives what scoring needs from trained (or decoded) factors.
@@ -391,3 +424,7 @@ func sortedKeys(m map[int32]float64) []int32 {
 func (m *ALS) FoldIn(history []Interaction) []float64 {
 	return m.UserFactors(&Profile{User: -1, History: history})
 }
+
+// LossHistory is the loss after each iteration of the last training, when
+// TrackLoss was set.
+func (m *ALS) LossHistory() []float64 { return m.Losses }

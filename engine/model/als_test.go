@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+
+	"gonum.org/v1/gonum/floats"
 )
 
 // syntheticObservations makes a users×items confidence matrix with about
@@ -140,4 +142,33 @@ func BenchmarkALSIteration(b *testing.B) {
 		}
 	}
 	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/iteration")
+}
+
+func TestALSLossMatchesBruteForceAndFalls(t *testing.T) {
+	rows := []sparseRow{{idx: []int32{0, 2}, conf: []float64{3, 2}}, {idx: []int32{1}, conf: []float64{5}}, {idx: []int32{2, 3}, conf: []float64{2, 4}}}
+	m := &ALS{Factors: 3, Iterations: 6, Lambda: 0.5, Seed: 2, TrackLoss: true}
+	m.setObservations(3, 4, rows)
+	if err := m.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	brute := 0.0
+	for u := 0; u < 3; u++ {
+		for i := 0; i < 4; i++ {
+			s := floats.Dot(m.X[u*3:u*3+3], m.Y[i*3:i*3+3])
+			c, p := 1.0, 0.0
+			for k, j := range rows[u].idx {
+				if int(j) == i {
+					c, p = rows[u].conf[k], 1
+				}
+			}
+			brute += c * (p - s) * (p - s)
+		}
+	}
+	brute += 0.5 * (floats.Dot(m.X, m.X) + floats.Dot(m.Y, m.Y))
+	if len(m.Losses) != 6 || math.Abs(m.Losses[5]-brute) > 1e-9 {
+		t.Fatalf("losses %v, last should be %v", m.Losses, brute)
+	}
+	if m.Losses[5] > m.Losses[0] {
+		t.Fatalf("loss rose: %v", m.Losses)
+	}
 }

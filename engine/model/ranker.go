@@ -338,3 +338,6 @@ func (r *Ranker) CandidatesInto(s *CandSet, p *Profile, m int) Step {
 	}
 	return step
 }
+
+// LossHistory is the ALS part's loss by iteration (see ALS.TrackLoss).
+func (r *Ranker) LossHistory() []float64 { return r.ALS.Losses }
