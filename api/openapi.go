@@ -132,6 +132,7 @@ var recommendDoc = []param{
 	{"min_price", "number", ""}, {"max_price", "number", ""}, {"available_only", "boolean", "default true"},
 	{"context_item", "string", "the item being viewed"}, {"placement", "string", "a name you choose; echoed and counted"},
 	{"include_purchased", "boolean", "default false: purchased items are left out"}, {"include", "string", "item: embed catalog records"},
+	{"preview", "boolean", "default false: a look by staff, outside every A/B experiment"},
 }
 
 var recItem = obj(nil, map[string]any{"item": str(""), "rank": integer(), "score": num(""),

@@ -124,7 +124,7 @@ func (q *query) err() error {
 }
 
 var recommendParams = []string{"n", "offset", "category", "brand", "exclude_category", "exclude", "min_price", "max_price",
-	"available_only", "context_item", "placement", "include_purchased", "include"}
+	"available_only", "context_item", "placement", "include_purchased", "include", "preview"}
 
 // explain breaks down a list served earlier.
 func (s *Server) explain(c *gin.Context) {
@@ -160,6 +160,7 @@ func (s *Server) recommendations(c *gin.Context) {
 		Exclude: q.strings("exclude"), MinPrice: q.float("min_price"), MaxPrice: q.float("max_price"),
 		AvailableOnly: q.bool("available_only", true), ContextItem: q.string("context_item", engine.MaxIDLen),
 		Placement: q.string("placement", 64), IncludePurchased: q.bool("include_purchased", false),
+		Preview: q.bool("preview", false),
 	}
 	include := q.include()
 	if req.MaxPrice > 0 && req.MinPrice > req.MaxPrice {

@@ -79,6 +79,8 @@ type Server struct {
 	Privacy     Privacy
 	Orgs        Orgs
 	Backups     Backups
+	// Dashboard serves the data team's dashboard at /ui.
+	Dashboard bool
 	// Experiments, if set, serves the experiment routes and attributes
 	// feedback events.
 	Experiments Experiments
@@ -135,6 +137,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Metrics != nil && !s.MetricsElsewhere {
 		g.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
+	}
+	if s.Dashboard {
+		s.dashboard(g)
 	}
 	g.NoRoute(func(c *gin.Context) {
 		s.fail(c, engine.Errorf(engine.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))

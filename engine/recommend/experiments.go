@@ -138,7 +138,10 @@ func (x *Experiments) active(ctx context.Context, placement string, now time.Tim
 // Recommend ranks items for an alias, through the experiment its request
 // is in, if any.
 func (x *Experiments) Recommend(ctx context.Context, a engine.Alias, req Request) (Result, error) {
-	e := x.active(ctx, req.Placement, time.Now())
+	var e *engine.Experiment
+	if !req.Preview {
+		e = x.active(ctx, req.Placement, time.Now())
+	}
 	if e == nil {
 		return x.Service.Recommend(ctx, a, req)
 	}

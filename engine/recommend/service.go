@@ -126,6 +126,9 @@ type Request struct {
 	ContextItem       string
 	Placement         string
 	IncludePurchased  bool
+	// Preview is a look by staff (the dashboard), not a visitor's list:
+	// no experiment assigns or counts it.
+	Preview bool
 
 	tag string // experiment variant, appended to the recommendation id
 }

@@ -60,7 +60,7 @@ func Write(w io.Writer, in Input) error {
 	}
 	for _, c := range []struct {
 		title, caption, metric string
-		value              func(eval.CurvePoint) float64
+		value                  func(eval.CurvePoint) float64
 	}{
 		{"NDCG@k", "Normalised discounted cumulative gain of each model's list cut at every length k.", "NDCG", func(p eval.CurvePoint) float64 { return p.NDCG }},
 		{"Recall@k", "Share of each person's held-out purchases found in the first k.", "recall", func(p eval.CurvePoint) float64 { return p.Recall }},
