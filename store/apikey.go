@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -44,7 +42,7 @@ func decodeAPIKey(id string, val []byte) (engine.APIKey, error) {
 
 // CreateKey stores a new API key (its hash, never its secret).
 func (db *DB) CreateKey(ctx context.Context, k engine.APIKey) error {
-	return db.update(ctx, func(txn *badger.Txn) error {
+	return db.update(ctx, func(txn kvTxn) error {
 		if _, err := txn.Get(apiKeyKey(k.ID)); err == nil {
 			return engine.Errorf(engine.CodeConflict, "key %s already exists", k.ID)
 		}
@@ -58,8 +56,8 @@ func (db *DB) CreateKey(ctx context.Context, k engine.APIKey) error {
 // Keys lists every API key, active and revoked, oldest first.
 func (db *DB) Keys(ctx context.Context) ([]engine.APIKey, error) {
 	var keys []engine.APIKey
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixKey)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -84,7 +82,7 @@ func (db *DB) Keys(ctx context.Context) ([]engine.APIKey, error) {
 // Revoking a revoked key keeps its first revocation time.
 func (db *DB) RevokeKey(ctx context.Context, id string, now time.Time) (engine.APIKey, error) {
 	var k engine.APIKey
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		var err error
 		if k, err = getAPIKey(txn, id); err != nil {
 			return err
@@ -101,9 +99,9 @@ func (db *DB) RevokeKey(ctx context.Context, id string, now time.Time) (engine.A
 // KeyByHash returns the key whose secret hashes to h (not_found if none).
 func (db *DB) KeyByHash(ctx context.Context, h engine.KeyHash) (engine.APIKey, error) {
 	var k engine.APIKey
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(keyHashKey(h))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return engine.Errorf(engine.CodeNotFound, "no such key")
 		}
 		if err != nil {
@@ -119,9 +117,9 @@ func (db *DB) KeyByHash(ctx context.Context, h engine.KeyHash) (engine.APIKey, e
 	return k, err
 }
 
-func getAPIKey(txn *badger.Txn, id string) (engine.APIKey, error) {
+func getAPIKey(txn kvTxn, id string) (engine.APIKey, error) {
 	item, err := txn.Get(apiKeyKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return engine.APIKey{}, engine.Errorf(engine.CodeNotFound, "key %s does not exist", id)
 	}
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 // key as of one moment, while the store keeps serving. It returns the
 // snapshot's version.
 func (db *DB) Backup(ctx context.Context, w io.Writer) (uint64, error) {
-	v, err := db.bdb.Backup(w, 0)
+	v, err := db.kv.Backup(w)
 	if err != nil {
 		return 0, fmt.Errorf("backup: %w", err)
 	}
@@ -36,8 +36,8 @@ func Restore(ctx context.Context, opts Options, r io.Reader) error {
 		return fmt.Errorf("open %s: %w", opts.Dir, err)
 	}
 	used := false
-	err = bdb.View(func(txn *badger.Txn) error {
-		o := badger.DefaultIteratorOptions
+	err = badgerKV{bdb}.View(func(txn kvTxn) error {
+		o := defaultIterOptions
 		o.PrefetchValues = false
 		it := txn.NewIterator(o)
 		defer it.Close()

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -23,8 +21,8 @@ func changeKey(seq uint64, id engine.IdentityID) []byte {
 // Changes returns up to limit change-log entries, oldest first.
 func (db *DB) Changes(ctx context.Context, limit int) ([]engine.Change, error) {
 	var out []engine.Change
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix, opts.PrefetchValues = []byte(prefixChange), false
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -42,7 +40,7 @@ func (db *DB) Changes(ctx context.Context, limit int) ([]engine.Change, error) {
 
 // AckChanges deletes the given change-log entries.
 func (db *DB) AckChanges(ctx context.Context, changes []engine.Change) error {
-	wb := db.bdb.NewWriteBatch()
+	wb := db.kv.NewWriteBatch()
 	defer wb.Cancel()
 	for _, c := range changes {
 		if err := wb.Delete(changeKey(c.Seq, c.Identity)); err != nil {
@@ -55,8 +53,8 @@ func (db *DB) AckChanges(ctx context.Context, changes []engine.Change) error {
 // AllIdentities returns the id of every identity (for a full recomputation).
 func (db *DB) AllIdentities(ctx context.Context) ([]engine.IdentityID, error) {
 	var ids []engine.IdentityID
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix, opts.PrefetchValues = []byte(prefixIdentity), false
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -73,7 +71,7 @@ func (db *DB) AllIdentities(ctx context.Context) ([]engine.IdentityID, error) {
 func (db *DB) IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error) {
 	var r record
 	var out []engine.Event
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		if r, err = getRecord(txn, id); err != nil {
 			return err
 		}

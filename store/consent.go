@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -16,7 +14,7 @@ import (
 // so it stays with a if a is later split off.
 func (db *DB) PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) (engine.Identity, error) {
 	var p engine.Identity
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		e, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
@@ -59,7 +57,7 @@ func (db *DB) ConsentsOf(ctx context.Context, a engine.Alias) (engine.Identity, 
 func (db *DB) Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error) {
 	var r record
 	var out []engine.Consent
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		if r, err = getRecord(txn, id); err != nil {
 			return err
 		}
@@ -69,7 +67,7 @@ func (db *DB) Consents(ctx context.Context, id engine.IdentityID) (engine.Identi
 	return r.Identity, out, err
 }
 
-func readConsents(txn *badger.Txn, streams []uint64) ([]engine.Consent, error) {
+func readConsents(txn kvTxn, streams []uint64) ([]engine.Consent, error) {
 	var out []engine.Consent
 	for _, stream := range streams {
 		err := scanPrefix(txn, streamKey(prefixConsent, stream), func(k, v []byte) error {
@@ -111,8 +109,8 @@ func (db *DB) IdentitiesWithConsents(ctx context.Context) ([]engine.IdentityID, 
 	}
 	seen := map[engine.IdentityID]bool{}
 	var out []engine.IdentityID
-	err = db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err = db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix, opts.PrefetchValues = []byte(prefixConsent), false
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -149,7 +147,7 @@ func (db *DB) PurgeSocial(ctx context.Context, id engine.IdentityID) (int, error
 
 func (db *DB) purgeSocialBatch(ctx context.Context, id engine.IdentityID, limit int) (int, error) {
 	n := 0
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		n = 0
 		r, err := getRecord(txn, id)
 		if err != nil {
@@ -157,7 +155,7 @@ func (db *DB) purgeSocialBatch(ctx context.Context, id engine.IdentityID, limit 
 		}
 		var doomed [][]byte
 		for _, stream := range r.streams {
-			opts := badger.DefaultIteratorOptions
+			opts := defaultIterOptions
 			opts.Prefix = eventPrefix(stream)
 			it := txn.NewIterator(opts)
 			for it.Rewind(); it.Valid() && len(doomed) < 2*limit; it.Next() {

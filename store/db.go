@@ -42,10 +42,10 @@ func DefaultOptions(dir string) Options {
 
 // DB is Rapport's Badger store. It is safe for concurrent use.
 type DB struct {
-	bdb         *badger.DB
-	eventSeq    *badger.Sequence
-	identitySeq *badger.Sequence
-	changeSeq   *badger.Sequence
+	kv          kv
+	eventSeq    kvSequence
+	identitySeq kvSequence
+	changeSeq   kvSequence
 }
 
 // Open opens (creating if needed) the store in opts.Dir.
@@ -66,18 +66,25 @@ func Open(opts Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
-	if err := checkSchema(bdb); err != nil {
-		bdb.Close()
+	return openKV(badgerKV{bdb})
+}
+
+// openKV checks the key layout of an opened engine and leases the id
+// sequences.
+func openKV(k kv) (*DB, error) {
+	if err := checkSchema(k); err != nil {
+		k.Close()
 		return nil, err
 	}
-	db := &DB{bdb: bdb}
-	if db.eventSeq, err = bdb.GetSequence([]byte("m/seq/event"), 4096); err == nil {
-		if db.identitySeq, err = bdb.GetSequence([]byte("m/seq/identity"), 256); err == nil {
-			db.changeSeq, err = bdb.GetSequence([]byte("m/seq/change"), 1024)
+	db := &DB{kv: k}
+	var err error
+	if db.eventSeq, err = k.Sequence([]byte("m/seq/event"), 4096); err == nil {
+		if db.identitySeq, err = k.Sequence([]byte("m/seq/identity"), 256); err == nil {
+			db.changeSeq, err = k.Sequence([]byte("m/seq/change"), 1024)
 		}
 	}
 	if err != nil {
-		bdb.Close()
+		k.Close()
 		return nil, fmt.Errorf("open sequences: %w", err)
 	}
 	return db, nil
@@ -90,9 +97,9 @@ const schema = "2"
 
 // checkSchema refuses a data directory written in another key layout,
 // rather than misreading it, and stamps a new one with this layout.
-func checkSchema(bdb *badger.DB) error {
+func checkSchema(k kv) error {
 	key := []byte("m/schema")
-	return bdb.Update(func(txn *badger.Txn) error {
+	return k.Update(func(txn kvTxn) error {
 		item, err := txn.Get(key)
 		if err == nil {
 			v, err := item.ValueCopy(nil)
@@ -104,10 +111,10 @@ func checkSchema(bdb *badger.DB) error {
 			}
 			return nil
 		}
-		if !errors.Is(err, badger.ErrKeyNotFound) {
+		if !errors.Is(err, errNotFound) {
 			return err
 		}
-		opts := badger.DefaultIteratorOptions
+		opts := defaultIterOptions
 		opts.PrefetchValues = false
 		it := txn.NewIterator(opts)
 		it.Rewind()
@@ -123,17 +130,17 @@ func checkSchema(bdb *badger.DB) error {
 // Close releases the sequences and closes Badger, flushing everything.
 func (db *DB) Close() error {
 	err := errors.Join(db.eventSeq.Release(), db.identitySeq.Release(), db.changeSeq.Release())
-	return errors.Join(err, db.bdb.Close())
+	return errors.Join(err, db.kv.Close())
 }
 
 // Ping checks that the store can serve a read.
 func (db *DB) Ping(ctx context.Context) error {
-	if db.bdb.IsClosed() {
+	if db.kv.IsClosed() {
 		return engine.Errorf(engine.CodeUnavailable, "store is closed")
 	}
-	return db.bdb.View(func(txn *badger.Txn) error {
+	return db.kv.View(func(txn kvTxn) error {
 		_, err := txn.Get([]byte("m/ping"))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return nil
 		}
 		return err
@@ -141,18 +148,18 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // Sync fsyncs everything written so far.
-func (db *DB) Sync() error { return db.bdb.Sync() }
+func (db *DB) Sync() error { return db.kv.Sync() }
 
 // update runs fn in a read-write transaction, retrying with a short,
 // growing, jittered pause when Badger reports a conflict with a concurrent
 // transaction (another writer changed a key fn read).
-func (db *DB) update(ctx context.Context, fn func(txn *badger.Txn) error) error {
+func (db *DB) update(ctx context.Context, fn func(txn kvTxn) error) error {
 	for attempt := 0; attempt < 12; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := db.bdb.Update(fn)
-		if !errors.Is(err, badger.ErrConflict) {
+		err := db.kv.Update(fn)
+		if !errors.Is(err, errConflict) {
 			return err
 		}
 		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 5)))
@@ -184,9 +191,9 @@ func (b badgerLogger) log(level slog.Level, f string, a ...any) {
 // Empty reports whether the store holds no events and no items.
 func (db *DB) Empty(ctx context.Context) (bool, error) {
 	empty := true
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		for _, p := range []string{prefixEvent, prefixItem} {
-			opts := badger.DefaultIteratorOptions
+			opts := defaultIterOptions
 			opts.Prefix, opts.PrefetchValues = []byte(p), false
 			it := txn.NewIterator(opts)
 			it.Rewind()

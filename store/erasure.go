@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -67,7 +65,7 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 		return engine.Erasure{}, err
 	}
 	var receipt engine.Erasure
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kvTxn) error {
 		_, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
@@ -98,9 +96,9 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 // Erasure returns a receipt (not_found if there is none).
 func (db *DB) Erasure(ctx context.Context, id string) (engine.Erasure, error) {
 	var e engine.Erasure
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(erasureKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return engine.Errorf(engine.CodeNotFound, "no erasure %s", id)
 		}
 		if err != nil {
@@ -119,7 +117,7 @@ func (db *DB) Erasure(ctx context.Context, id string) (engine.Erasure, error) {
 // removing, with its counts, before anything is dropped, and done after.
 func (db *DB) Erase(ctx context.Context) ([]engine.Erasure, error) {
 	var pending []engine.Erasure
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		return scanPrefix(txn, []byte(prefixErasure), func(k, v []byte) error {
 			e, err := decodeErasure(string(k[len(prefixErasure):]), v)
 			if err == nil && e.Status != engine.ErasureDone {
@@ -147,7 +145,7 @@ func (db *DB) Erase(ctx context.Context) ([]engine.Erasure, error) {
 
 func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, error) {
 	var drop [][]byte
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		drop = nil
 		r, err := getAnyRecord(txn, e.Identity)
 		if engine.ErrorCode(err) == engine.CodeNotFound {
@@ -205,17 +203,17 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 		return e, err
 	}
 	if len(drop) > 0 {
-		if err := db.bdb.DropPrefix(drop...); err != nil {
+		if err := db.kv.DropPrefix(drop...); err != nil {
 			return e, fmt.Errorf("drop: %w", err)
 		}
 	}
 	e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
-	err = db.update(ctx, func(txn *badger.Txn) error { return txn.Set(erasureKey(e.ID), encodeErasure(&e)) })
+	err = db.update(ctx, func(txn kvTxn) error { return txn.Set(erasureKey(e.ID), encodeErasure(&e)) })
 	return e, err
 }
 
 // lookupAliasEntry reads an alias key as it is, erased marker included.
-func lookupAliasEntry(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
+func lookupAliasEntry(txn kvTxn, a engine.Alias) (aliasEntry, error) {
 	item, err := txn.Get(aliasKey(a))
 	if err != nil {
 		return aliasEntry{}, err
@@ -230,8 +228,8 @@ func lookupAliasEntry(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
 
 // sharesPrefix reports whether a live key other than k starts with k, so
 // that dropping k as a prefix would drop it too.
-func sharesPrefix(txn *badger.Txn, k []byte) bool {
-	opts := badger.DefaultIteratorOptions
+func sharesPrefix(txn kvTxn, k []byte) bool {
+	opts := defaultIterOptions
 	opts.Prefix, opts.PrefetchValues = k, false
 	it := txn.NewIterator(opts)
 	defer it.Close()
@@ -262,7 +260,7 @@ func (db *DB) PurgeExpired(ctx context.Context, ttl map[engine.EventType]time.Du
 		if len(keys) == 0 {
 			return nil
 		}
-		err := db.update(ctx, func(txn *badger.Txn) error {
+		err := db.update(ctx, func(txn kvTxn) error {
 			for _, k := range keys {
 				if err := txn.Delete(k); err != nil {
 					return err
@@ -277,8 +275,8 @@ func (db *DB) PurgeExpired(ctx context.Context, ttl map[engine.EventType]time.Du
 		keys, changed = keys[:0], map[engine.IdentityID]bool{}
 		return err
 	}
-	err = db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err = db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixEvent)
 		it := txn.NewIterator(opts)
 		defer it.Close()

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -79,7 +77,7 @@ func (db *DB) AppendEvents(ctx context.Context, events []engine.Event) (engine.I
 			break
 		}
 	}
-	if errors.Is(err, badger.ErrTxnTooBig) {
+	if errors.Is(err, errTxnTooBig) {
 		return engine.IngestResult{}, engine.Errorf(engine.CodeTooLarge, "the batch is too large to store at once; send fewer events per request")
 	}
 	if err != nil {
@@ -97,7 +95,7 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 		return engine.IngestResult{}, fmt.Errorf("resolve aliases: %w", err)
 	}
 	var res engine.IngestResult
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		res = engine.IngestResult{}
 		seen := make(map[string]bool)
 		ids := make(map[engine.Alias]aliasEntry)
@@ -161,7 +159,7 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[engine.Alias]aliasEntry, error) {
 	ids := make(map[engine.Alias]aliasEntry)
 	var missing []int // index of the first event of each unknown alias
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		for i := range events {
 			a := events[i].Alias
 			if _, ok := ids[a]; ok {
@@ -184,7 +182,7 @@ func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[
 		return ids, err
 	}
 	now := time.Now().UTC()
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kvTxn) error {
 		created := make(map[engine.Alias]aliasEntry, len(missing))
 		for _, i := range missing {
 			ev := &events[i]
@@ -200,7 +198,7 @@ func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[
 	return ids, err
 }
 
-func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, error) {
+func isDuplicate(txn kvTxn, clientID string, seen map[string]bool) (bool, error) {
 	if seen[clientID] {
 		return true, nil
 	}
@@ -209,7 +207,7 @@ func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, 
 	switch {
 	case err == nil:
 		return true, nil
-	case errors.Is(err, badger.ErrKeyNotFound):
+	case errors.Is(err, errNotFound):
 		return false, nil
 	default:
 		return false, fmt.Errorf("get dedup: %w", err)
@@ -219,7 +217,7 @@ func isDuplicate(txn *badger.Txn, clientID string, seen map[string]bool) (bool, 
 // resolveOrCreate returns the entry of alias a, creating its identity
 // (with region) inside txn when it is new. ids caches answers within one
 // transaction.
-func (db *DB) resolveOrCreate(txn *badger.Txn, ids map[engine.Alias]aliasEntry, a engine.Alias, region string, now time.Time) (aliasEntry, error) {
+func (db *DB) resolveOrCreate(txn kvTxn, ids map[engine.Alias]aliasEntry, a engine.Alias, region string, now time.Time) (aliasEntry, error) {
 	if e, ok := ids[a]; ok {
 		return e, nil
 	}
@@ -255,7 +253,7 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 		ev  engine.Event
 	}
 	var hits []hit
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		r, err := getRecord(txn, id)
 		if err != nil {
 			return err
@@ -265,7 +263,7 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 		// one is where the following page starts.
 		for _, stream := range r.streams {
 			prefix := eventPrefix(stream)
-			opts := badger.DefaultIteratorOptions
+			opts := defaultIterOptions
 			opts.Reverse, opts.Prefix = true, prefix
 			it := txn.NewIterator(opts)
 			n := 0
@@ -302,10 +300,10 @@ func (db *DB) Events(ctx context.Context, id engine.IdentityID, cursor string, l
 }
 
 // readStreams returns the events of every stream, oldest first.
-func readStreams(txn *badger.Txn, streams []uint64) ([]engine.Event, error) {
+func readStreams(txn kvTxn, streams []uint64) ([]engine.Event, error) {
 	var out []engine.Event
 	for _, stream := range streams {
-		opts := badger.DefaultIteratorOptions
+		opts := defaultIterOptions
 		opts.Prefix = eventPrefix(stream)
 		it := txn.NewIterator(opts)
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -332,8 +330,8 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *
 	if err != nil {
 		return err
 	}
-	return db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	return db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixEvent)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -362,7 +360,7 @@ func (db *DB) ScanEvents(ctx context.Context, fn func(id engine.IdentityID, ev *
 }
 
 // itemEvent decodes the event an iterator stands on.
-func itemEvent(item *badger.Item) (engine.Event, error) {
+func itemEvent(item kvItem) (engine.Event, error) {
 	var ref eventRef
 	copy(ref[:], item.Key()[len(prefixEvent):])
 	var ev engine.Event

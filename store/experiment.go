@@ -9,8 +9,6 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -43,7 +41,7 @@ func (db *DB) PutExperiment(ctx context.Context, e engine.Experiment) (bool, err
 		return false, &engine.Error{Code: engine.CodeInvalid, Message: errs[0].String(), Details: errs}
 	}
 	created := false
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		now := time.Now().UTC()
 		all, err := experiments(txn)
 		if err != nil {
@@ -88,9 +86,9 @@ func decodeExperiment(val []byte) (engine.Experiment, error) {
 	return e, json.Unmarshal([]byte(raw), &e)
 }
 
-func experiments(txn *badger.Txn) ([]engine.Experiment, error) {
+func experiments(txn kvTxn) ([]engine.Experiment, error) {
 	var out []engine.Experiment
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefixExperiment), PrefetchValues: true})
+	it := txn.NewIterator(iterOptions{Prefix: []byte(prefixExperiment), PrefetchValues: true})
 	defer it.Close()
 	for it.Rewind(); it.Valid(); it.Next() {
 		var e engine.Experiment
@@ -109,7 +107,7 @@ func experiments(txn *badger.Txn) ([]engine.Experiment, error) {
 // Experiments lists every experiment by name.
 func (db *DB) Experiments(ctx context.Context) ([]engine.Experiment, error) {
 	var out []engine.Experiment
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		out, err = experiments(txn)
 		return err
 	})
@@ -120,9 +118,9 @@ func (db *DB) Experiments(ctx context.Context) ([]engine.Experiment, error) {
 func (db *DB) Experiment(ctx context.Context, name string) (engine.Experiment, map[string]engine.VariantCounts, error) {
 	var e engine.Experiment
 	counts := map[string]engine.VariantCounts{}
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(experimentKey(name))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return engine.Errorf(engine.CodeNotFound, "no experiment %q", name)
 		}
 		if err != nil {
@@ -135,7 +133,7 @@ func (db *DB) Experiment(ctx context.Context, name string) (engine.Experiment, m
 			return err
 		}
 		prefix := []byte(prefixExperimentStat + name + "\x00")
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true})
+		it := txn.NewIterator(iterOptions{Prefix: prefix, PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			parts := bytes.Split(bytes.TrimPrefix(it.Item().Key(), prefix), []byte{0})
@@ -171,7 +169,7 @@ func counter(val []byte) int64 {
 	return int64(binary.BigEndian.Uint64(val))
 }
 
-func addCounter(txn *badger.Txn, key []byte, delta int64) error {
+func addCounter(txn kvTxn, key []byte, delta int64) error {
 	var n int64
 	item, err := txn.Get(key)
 	switch {
@@ -179,7 +177,7 @@ func addCounter(txn *badger.Txn, key []byte, delta int64) error {
 		if err := item.Value(func(val []byte) error { n = counter(val); return nil }); err != nil {
 			return err
 		}
-	case !errors.Is(err, badger.ErrKeyNotFound):
+	case !errors.Is(err, errNotFound):
 		return err
 	}
 	return txn.Set(key, binary.BigEndian.AppendUint64(nil, uint64(n+delta)))
@@ -190,7 +188,7 @@ func (db *DB) AddImpressions(ctx context.Context, served map[engine.VariantKey]i
 	if len(served) == 0 {
 		return nil
 	}
-	return db.update(ctx, func(txn *badger.Txn) error {
+	return db.update(ctx, func(txn kvTxn) error {
 		for k, n := range served {
 			if err := addCounter(txn, statKey(k.Experiment, k.Variant, impressions), n); err != nil {
 				return err
@@ -207,7 +205,7 @@ func (db *DB) AddFeedback(ctx context.Context, fs []engine.Feedback) (int, error
 		return 0, nil
 	}
 	added := 0
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		added = 0
 		for _, f := range fs {
 			mark := []byte(prefixFeedback + f.RecommendationID + "\x00" + f.Kind)
@@ -215,7 +213,7 @@ func (db *DB) AddFeedback(ctx context.Context, fs []engine.Feedback) (int, error
 			if err == nil {
 				continue
 			}
-			if !errors.Is(err, badger.ErrKeyNotFound) {
+			if !errors.Is(err, errNotFound) {
 				return err
 			}
 			if err := txn.Set(mark, nil); err != nil {

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -101,7 +99,7 @@ func decodeRecord(id engine.IdentityID, val []byte) (r record, auth []bool, err 
 }
 
 // fillAliases reads the alias of each of r's streams.
-func fillAliases(txn *badger.Txn, r *record, auth []bool) error {
+func fillAliases(txn kvTxn, r *record, auth []bool) error {
 	r.Aliases = make([]engine.Alias, len(r.streams))
 	for i, s := range r.streams {
 		item, err := txn.Get(streamAliasKey(s))
@@ -146,7 +144,7 @@ func setStreamAlias(set func(k, v []byte) error, stream uint64, a engine.Alias) 
 // code not_found.
 func (db *DB) ResolveAlias(ctx context.Context, a engine.Alias) (engine.IdentityID, error) {
 	var e aliasEntry
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		e, err = lookupAlias(txn, a)
 		return err
 	})
@@ -156,7 +154,7 @@ func (db *DB) ResolveAlias(ctx context.Context, a engine.Alias) (engine.Identity
 // Identity returns the person an alias belongs to (not_found if none).
 func (db *DB) Identity(ctx context.Context, a engine.Alias) (engine.Identity, error) {
 	var r record
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		_, r, err = resolveRecord(txn, a)
 		return err
 	})
@@ -167,9 +165,9 @@ func noIdentity(a engine.Alias) error {
 	return engine.Errorf(engine.CodeNotFound, "no identity has the alias %s", a)
 }
 
-func lookupAlias(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
+func lookupAlias(txn kvTxn, a engine.Alias) (aliasEntry, error) {
 	item, err := txn.Get(aliasKey(a))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return aliasEntry{}, noIdentity(a)
 	}
 	if err != nil {
@@ -187,7 +185,7 @@ func lookupAlias(txn *badger.Txn, a engine.Alias) (aliasEntry, error) {
 }
 
 // resolveRecord reads the entry of alias a and the live identity it names.
-func resolveRecord(txn *badger.Txn, a engine.Alias) (aliasEntry, record, error) {
+func resolveRecord(txn kvTxn, a engine.Alias) (aliasEntry, record, error) {
 	e, err := lookupAlias(txn, a)
 	if err != nil {
 		return aliasEntry{}, record{}, err
@@ -198,7 +196,7 @@ func resolveRecord(txn *badger.Txn, a engine.Alias) (aliasEntry, record, error) 
 
 // getRecord reads a live identity: not_found if there is none, or if its
 // erasure has been requested.
-func getRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
+func getRecord(txn kvTxn, id engine.IdentityID) (record, error) {
 	r, err := getAnyRecord(txn, id)
 	if err == nil && r.erasure != "" {
 		return record{}, engine.Errorf(engine.CodeNotFound, "identity %d is being erased", id)
@@ -207,9 +205,9 @@ func getRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
 }
 
 // getAnyRecord reads an identity record, erased or not.
-func getAnyRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
+func getAnyRecord(txn kvTxn, id engine.IdentityID) (record, error) {
 	item, err := txn.Get(identityKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return record{}, engine.Errorf(engine.CodeNotFound, "no identity %d", id)
 	}
 	if err != nil {
@@ -227,7 +225,7 @@ func getAnyRecord(txn *badger.Txn, id engine.IdentityID) (record, error) {
 	return r, fillAliases(txn, &r, auth)
 }
 
-func putRecord(txn *badger.Txn, r *record) error {
+func putRecord(txn kvTxn, r *record) error {
 	if err := txn.Set(identityKey(r.ID), encodeRecord(r)); err != nil {
 		return fmt.Errorf("set identity: %w", err)
 	}
@@ -276,8 +274,8 @@ func create(set func(k, v []byte) error, r *record) error {
 
 // ScanAliases calls fn with every alias that names an identity.
 func (db *DB) ScanAliases(ctx context.Context, fn func(a string) error) error {
-	return db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	return db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixAlias)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -307,8 +305,8 @@ func (db *DB) ScanAliases(ctx context.Context, fn func(a string) error) error {
 // erased to 0: what a full scan of events needs to name their people.
 func (db *DB) streams(ctx context.Context) (map[uint64]engine.IdentityID, error) {
 	out := map[uint64]engine.IdentityID{}
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixIdentity)
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -342,7 +340,7 @@ func (db *DB) streams(ctx context.Context) (map[uint64]engine.IdentityID, error)
 // they become known and log in. A store that does not know a answers a.
 func (db *DB) FoundingAlias(ctx context.Context, a engine.Alias) (string, error) {
 	out := a.String()
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		e, err := lookupAlias(txn, a)
 		if engine.ErrorCode(err) == engine.CodeNotFound {
 			return nil
@@ -351,7 +349,7 @@ func (db *DB) FoundingAlias(ctx context.Context, a engine.Alias) (string, error)
 			return err
 		}
 		item, err := txn.Get(streamAliasKey(uint64(e.identity)))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return nil // the founder left (unlinked or erased): the alias itself
 		}
 		if err != nil {

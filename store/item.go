@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -38,7 +36,7 @@ func decodeItem(id string, val []byte) (engine.Item, error) {
 // item's previous record whole.
 func (db *DB) PutItems(ctx context.Context, items []engine.Item) error {
 	now := time.Now().UTC()
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		for i := range items {
 			it := items[i]
 			it.UpdatedAt = now
@@ -48,7 +46,7 @@ func (db *DB) PutItems(ctx context.Context, items []engine.Item) error {
 		}
 		return ctx.Err()
 	})
-	if errors.Is(err, badger.ErrTxnTooBig) {
+	if errors.Is(err, errTxnTooBig) {
 		return engine.Errorf(engine.CodeTooLarge, "the batch is too large to store at once; send fewer items per request")
 	}
 	if err != nil {
@@ -60,9 +58,9 @@ func (db *DB) PutItems(ctx context.Context, items []engine.Item) error {
 // Item returns one catalog item, or an error with code not_found.
 func (db *DB) Item(ctx context.Context, id string) (engine.Item, error) {
 	var it engine.Item
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(itemKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return engine.Errorf(engine.CodeNotFound, "item %q does not exist", id)
 		}
 		if err != nil {
@@ -78,8 +76,8 @@ func (db *DB) Item(ctx context.Context, id string) (engine.Item, error) {
 
 // ScanItems calls fn for every catalog item.
 func (db *DB) ScanItems(ctx context.Context, fn func(it engine.Item) error) error {
-	return db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	return db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixItem)
 		it := txn.NewIterator(opts)
 		defer it.Close()

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -28,7 +26,7 @@ func (db *DB) Link(ctx context.Context, at, other engine.Alias, authenticated bo
 		return engine.LinkResult{}, engine.Errorf(engine.CodeInvalid, "alias: cannot link %s to itself", at)
 	}
 	var res engine.LinkResult
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		res = engine.LinkResult{}
 		now := time.Now().UTC()
 		_, r, err := resolveRecord(txn, at)
@@ -118,7 +116,7 @@ func (db *DB) Unlink(ctx context.Context, at, other engine.Alias) (kept, split e
 	if at == other {
 		return kept, split, engine.Errorf(engine.CodeInvalid, "alias: cannot unlink %s from itself", at)
 	}
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kvTxn) error {
 		now := time.Now().UTC()
 		_, r, err := resolveRecord(txn, at)
 		if err != nil {
@@ -173,7 +171,7 @@ func (db *DB) Unlink(ctx context.Context, at, other engine.Alias) (kept, split e
 // Links returns the link history of the identity of alias a, oldest first.
 func (db *DB) Links(ctx context.Context, id engine.IdentityID) ([]engine.Link, error) {
 	var out []engine.Link
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		r, err := getRecord(txn, id)
 		if err != nil {
 			return err
@@ -194,7 +192,7 @@ func (db *DB) Links(ctx context.Context, id engine.IdentityID) ([]engine.Link, e
 	return out, err
 }
 
-func (db *DB) putLink(txn *badger.Txn, stream uint64, l *engine.Link) error {
+func (db *DB) putLink(txn kvTxn, stream uint64, l *engine.Link) error {
 	seq, err := db.eventSeq.Next()
 	if err != nil {
 		return fmt.Errorf("next link id: %w", err)
@@ -231,7 +229,7 @@ func decodeLink(key, val []byte) (engine.Link, error) {
 }
 
 // noteChange adds change-log entries so the merge recomputes ids' vectors.
-func (db *DB) noteChange(txn *badger.Txn, ids ...engine.IdentityID) error {
+func (db *DB) noteChange(txn kvTxn, ids ...engine.IdentityID) error {
 	seq, err := db.changeSeq.Next()
 	if err != nil {
 		return fmt.Errorf("next change: %w", err)
@@ -245,8 +243,8 @@ func (db *DB) noteChange(txn *badger.Txn, ids ...engine.IdentityID) error {
 }
 
 // scanPrefix calls fn with the key and value of every entry under prefix.
-func scanPrefix(txn *badger.Txn, prefix []byte, fn func(k, v []byte) error) error {
-	opts := badger.DefaultIteratorOptions
+func scanPrefix(txn kvTxn, prefix []byte, fn func(k, v []byte) error) error {
+	opts := defaultIterOptions
 	opts.Prefix = prefix
 	it := txn.NewIterator(opts)
 	defer it.Close()

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -19,7 +17,7 @@ import (
 // safe for concurrent use.
 type Loader struct {
 	db      *DB
-	wb      *badger.WriteBatch
+	wb      kvBatch
 	ids     map[engine.Alias]aliasEntry
 	seen    map[string]bool
 	now     time.Time
@@ -31,7 +29,7 @@ type Loader struct {
 // NewLoader starts a bulk load.
 func (db *DB) NewLoader() *Loader {
 	l := &Loader{
-		db: db, wb: db.bdb.NewWriteBatch(),
+		db: db, wb: db.kv.NewWriteBatch(),
 		ids: make(map[engine.Alias]aliasEntry), seen: make(map[string]bool),
 		now: time.Now().UTC(),
 	}
@@ -50,7 +48,7 @@ func (l *Loader) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
 		}
 		l.seen[ev.ClientID] = true
 		var dup bool
-		err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
+		err := l.db.kv.View(func(txn kvTxn) (err error) {
 			dup, err = isDuplicate(txn, ev.ClientID, map[string]bool{})
 			return err
 		})
@@ -82,7 +80,7 @@ func (l *Loader) identity(a engine.Alias, region string) (aliasEntry, error) {
 		return aliasEntry{}, fmt.Errorf("next change: %w", l.err)
 	}
 	var e aliasEntry
-	err := l.db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := l.db.kv.View(func(txn kvTxn) (err error) {
 		e, err = lookupAlias(txn, a)
 		return err
 	})

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -41,9 +39,9 @@ func encodeOrg(o *orgRecord) []byte {
 	return e.buf
 }
 
-func getOrg(txn *badger.Txn, id engine.OrgID) (orgRecord, error) {
+func getOrg(txn kvTxn, id engine.OrgID) (orgRecord, error) {
 	item, err := txn.Get(orgKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return orgRecord{}, engine.Errorf(engine.CodeNotFound, "no organisation %s", id)
 	}
 	if err != nil {
@@ -76,7 +74,7 @@ func getOrg(txn *badger.Txn, id engine.OrgID) (orgRecord, error) {
 }
 
 // streamAlias reads the alias a stream belongs to.
-func streamAlias(txn *badger.Txn, stream uint64) (engine.Alias, error) {
+func streamAlias(txn kvTxn, stream uint64) (engine.Alias, error) {
 	r := record{streams: []uint64{stream}}
 	if err := fillAliases(txn, &r, []bool{false}); err != nil {
 		return engine.Alias{}, err
@@ -86,7 +84,7 @@ func streamAlias(txn *badger.Txn, stream uint64) (engine.Alias, error) {
 
 // PutOrg creates organisation id or renames it; created says which.
 func (db *DB) PutOrg(ctx context.Context, id engine.OrgID, name string) (o engine.Org, created bool, err error) {
-	err = db.update(ctx, func(txn *badger.Txn) error {
+	err = db.update(ctx, func(txn kvTxn) error {
 		now := time.Now().UTC()
 		r, err := getOrg(txn, id)
 		created = engine.ErrorCode(err) == engine.CodeNotFound
@@ -105,7 +103,7 @@ func (db *DB) PutOrg(ctx context.Context, id engine.OrgID, name string) (o engin
 // Org returns an organisation with its members.
 func (db *DB) Org(ctx context.Context, id engine.OrgID) (engine.Org, error) {
 	var o orgRecord
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		o, err = getOrg(txn, id)
 		return err
 	})
@@ -117,7 +115,7 @@ func (db *DB) Org(ctx context.Context, id engine.OrgID) (engine.Org, error) {
 // added with.
 func (db *DB) PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, role engine.OrgRole) (engine.Member, error) {
 	var m engine.Member
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		o, err := getOrg(txn, org)
 		if err != nil {
 			return err
@@ -155,7 +153,7 @@ func (db *DB) PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, r
 // role, creating the organisation (named by its id) if it is new; members
 // already there keep their role.
 func (db *DB) EnsureMembers(ctx context.Context, org engine.OrgID, aliases []engine.Alias, role engine.OrgRole) error {
-	return db.update(ctx, func(txn *badger.Txn) error {
+	return db.update(ctx, func(txn kvTxn) error {
 		now := time.Now().UTC()
 		o, err := getOrg(txn, org)
 		if engine.ErrorCode(err) == engine.CodeNotFound {
@@ -188,7 +186,7 @@ func (db *DB) EnsureMembers(ctx context.Context, org engine.OrgID, aliases []eng
 
 // DeleteMember removes the person alias a names from org.
 func (db *DB) DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias) error {
-	return db.update(ctx, func(txn *badger.Txn) error {
+	return db.update(ctx, func(txn kvTxn) error {
 		o, err := getOrg(txn, org)
 		if err != nil {
 			return err
@@ -215,14 +213,14 @@ func (db *DB) DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias
 // not_found when there is no such person or they are not a member.
 func (db *DB) MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) (engine.OrgRole, error) {
 	var role engine.OrgRole
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		_, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
 		}
 		for _, s := range r.streams {
 			item, err := txn.Get(memberKey(s, org))
-			if errors.Is(err, badger.ErrKeyNotFound) {
+			if errors.Is(err, errNotFound) {
 				continue
 			}
 			if err != nil {
@@ -240,7 +238,7 @@ func (db *DB) MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) 
 // OrgsOf returns the organisations the person alias a names belongs to.
 func (db *DB) OrgsOf(ctx context.Context, a engine.Alias) ([]engine.OrgID, error) {
 	var out []engine.OrgID
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		_, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
@@ -264,7 +262,7 @@ func (db *DB) OrgsOf(ctx context.Context, a engine.Alias) ([]engine.OrgID, error
 // dropMemberships removes streams from the member lists of the
 // organisations they belong to, and their index entries, and returns how
 // many memberships it removed.
-func dropMemberships(txn *badger.Txn, streams []uint64) (int, error) {
+func dropMemberships(txn kvTxn, streams []uint64) (int, error) {
 	n := 0
 	for _, s := range streams {
 		var orgs []engine.OrgID

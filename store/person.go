@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -12,7 +10,7 @@ import (
 // signals, consent decisions and link records, over all its aliases.
 func (db *DB) Counts(ctx context.Context, id engine.IdentityID) (map[string]int, error) {
 	var out map[string]int
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		r, err := getRecord(txn, id)
 		if err != nil {
 			return err
@@ -24,7 +22,7 @@ func (db *DB) Counts(ctx context.Context, id engine.IdentityID) (map[string]int,
 }
 
 // countHeld counts, per layer, what is held about the person r.
-func countHeld(txn *badger.Txn, r *record) (map[string]int, error) {
+func countHeld(txn kvTxn, r *record) (map[string]int, error) {
 	out := map[string]int{"aliases": len(r.Aliases), "events": 0, "social_signals": 0, "consent_records": 0, "link_records": 0, "vectors": 0}
 	for _, stream := range r.streams {
 		err := scanPrefix(txn, eventPrefix(stream), func(k, v []byte) error {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -63,7 +61,7 @@ func decodePreferences(val []byte) (engine.Preferences, error) {
 func (db *DB) PutPreferences(ctx context.Context, a engine.Alias, p engine.Preferences, now time.Time) (engine.Identity, error) {
 	p.UpdatedAt = now.UTC()
 	var out engine.Identity
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		e, r, err := resolveRecord(txn, a)
 		if err != nil {
 			return err
@@ -88,7 +86,7 @@ func (db *DB) PutPreferences(ctx context.Context, a engine.Alias, p engine.Prefe
 // Preferences returns identity id's preferences; ok is false when the
 // person has set none.
 func (db *DB) Preferences(ctx context.Context, id engine.IdentityID) (p engine.Preferences, ok bool, err error) {
-	err = db.bdb.View(func(txn *badger.Txn) error {
+	err = db.kv.View(func(txn kvTxn) error {
 		r, err := getRecord(txn, id)
 		if err != nil {
 			return err
@@ -99,12 +97,12 @@ func (db *DB) Preferences(ctx context.Context, id engine.IdentityID) (p engine.P
 	return p, ok, err
 }
 
-func readPreferences(txn *badger.Txn, streams []uint64) (engine.Preferences, bool, error) {
+func readPreferences(txn kvTxn, streams []uint64) (engine.Preferences, bool, error) {
 	var out engine.Preferences
 	found := false
 	for _, s := range streams {
 		item, err := txn.Get(streamKey(prefixPreferences, s))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			continue
 		}
 		if err != nil {

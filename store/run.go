@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -60,15 +58,15 @@ func decodeRun(val []byte) (engine.JobRun, error) {
 
 // PutRun stores (or updates) a job run.
 func (db *DB) PutRun(ctx context.Context, r engine.JobRun) error {
-	return db.update(ctx, func(txn *badger.Txn) error { return txn.Set(runKey(&r), encodeRun(&r)) })
+	return db.update(ctx, func(txn kvTxn) error { return txn.Set(runKey(&r), encodeRun(&r)) })
 }
 
 // Runs returns up to limit runs of a job, newest first.
 func (db *DB) Runs(ctx context.Context, job string, limit int) ([]engine.JobRun, error) {
 	var out []engine.JobRun
 	prefix := []byte(prefixRun + job + "/")
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix, opts.Reverse = prefix, true
 		it := txn.NewIterator(opts)
 		defer it.Close()

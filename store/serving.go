@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -18,9 +16,9 @@ var servingKey = []byte("m/serving")
 // maxServingHistory bounds the history kept.
 const maxServingHistory = 100
 
-func getVersion(txn *badger.Txn, id string) (engine.ModelVersion, error) {
+func getVersion(txn kvTxn, id string) (engine.ModelVersion, error) {
 	item, err := txn.Get(versionKey(id))
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return engine.ModelVersion{}, engine.Errorf(engine.CodeNotFound, "no model version %q", id)
 	}
 	if err != nil {
@@ -34,9 +32,9 @@ func getVersion(txn *badger.Txn, id string) (engine.ModelVersion, error) {
 	return v, err
 }
 
-func servingHistory(txn *badger.Txn) ([]string, error) {
+func servingHistory(txn kvTxn) ([]string, error) {
 	item, err := txn.Get(servingKey)
-	if errors.Is(err, badger.ErrKeyNotFound) {
+	if errors.Is(err, errNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -60,7 +58,7 @@ func servingHistory(txn *badger.Txn) ([]string, error) {
 // a candidate) and returns it.
 func (db *DB) SetServing(ctx context.Context, id string) (engine.ModelVersion, error) {
 	var v engine.ModelVersion
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		var err error
 		if v, err = getVersion(txn, id); err != nil {
 			return err
@@ -107,7 +105,7 @@ func (db *DB) ServingVersion(ctx context.Context) (v engine.ModelVersion, ok boo
 		return v, false, err
 	}
 	if n := len(history); n > 0 {
-		err = db.bdb.View(func(txn *badger.Txn) (err error) {
+		err = db.kv.View(func(txn kvTxn) (err error) {
 			v, err = getVersion(txn, history[n-1])
 			return err
 		})
@@ -129,7 +127,7 @@ func (db *DB) ServingVersion(ctx context.Context) (v engine.ModelVersion, ok boo
 // oldest first; the last serves now.
 func (db *DB) ServingHistory(ctx context.Context) ([]string, error) {
 	var out []string
-	err := db.bdb.View(func(txn *badger.Txn) (err error) {
+	err := db.kv.View(func(txn kvTxn) (err error) {
 		out, err = servingHistory(txn)
 		return err
 	})

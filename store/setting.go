@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -21,15 +19,15 @@ func (db *DB) PutSetting(ctx context.Context, name string, value []byte) error {
 	}
 	e := newEncoder(len(value) + 8)
 	e.string(string(value))
-	return db.update(ctx, func(txn *badger.Txn) error { return txn.Set(settingKey(name), e.buf) })
+	return db.update(ctx, func(txn kvTxn) error { return txn.Set(settingKey(name), e.buf) })
 }
 
 // Setting returns a stored setting, or nil when there is none.
 func (db *DB) Setting(ctx context.Context, name string) ([]byte, error) {
 	var out []byte
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(settingKey(name))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return nil
 		}
 		if err != nil {
@@ -49,5 +47,5 @@ func (db *DB) Setting(ctx context.Context, name string) ([]byte, error) {
 
 // DeleteSetting removes a setting; absent is not an error.
 func (db *DB) DeleteSetting(ctx context.Context, name string) error {
-	return db.update(ctx, func(txn *badger.Txn) error { return txn.Delete(settingKey(name)) })
+	return db.update(ctx, func(txn kvTxn) error { return txn.Delete(settingKey(name)) })
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -115,7 +113,7 @@ func vectorKey(id engine.IdentityID) []byte {
 
 // PutVectors stores feature vectors, replacing earlier ones.
 func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
-	wb := db.bdb.NewWriteBatch()
+	wb := db.kv.NewWriteBatch()
 	defer wb.Cancel()
 	for i := range vs {
 		if err := wb.Set(vectorKey(vs[i].Identity), encodeVector(&vs[i])); err != nil {
@@ -128,9 +126,9 @@ func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
 // Vector returns an identity's feature vector (not_found before its first merge).
 func (db *DB) Vector(ctx context.Context, id engine.IdentityID) (engine.FeatureVector, error) {
 	var v engine.FeatureVector
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	err := db.kv.View(func(txn kvTxn) error {
 		item, err := txn.Get(vectorKey(id))
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		if errors.Is(err, errNotFound) {
 			return engine.Errorf(engine.CodeNotFound, "identity %d has no feature vector yet", id)
 		}
 		if err != nil {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dgraph-io/badger/v4"
-
 	"rapport/engine"
 )
 
@@ -74,7 +72,7 @@ func artefactKey(id string, chunk int) []byte {
 // NextVersionID returns a new, increasing version id ("v000042").
 func (db *DB) NextVersionID(ctx context.Context) (string, error) {
 	var n uint64
-	err := db.update(ctx, func(txn *badger.Txn) error {
+	err := db.update(ctx, func(txn kvTxn) error {
 		n = 0
 		item, err := txn.Get([]byte("m/version"))
 		if err == nil {
@@ -87,7 +85,7 @@ func (db *DB) NextVersionID(ctx context.Context) (string, error) {
 			}); err != nil {
 				return err
 			}
-		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		} else if !errors.Is(err, errNotFound) {
 			return err
 		}
 		n++
@@ -102,7 +100,7 @@ func (db *DB) SaveVersion(ctx context.Context, v engine.ModelVersion, artefact [
 	v.ArtefactBytes = len(artefact)
 	for chunk := 0; chunk*artefactChunk < len(artefact) || chunk == 0; chunk++ {
 		part := artefact[chunk*artefactChunk : min(len(artefact), (chunk+1)*artefactChunk)]
-		if err := db.update(ctx, func(txn *badger.Txn) error { return txn.Set(artefactKey(v.ID, chunk), part) }); err != nil {
+		if err := db.update(ctx, func(txn kvTxn) error { return txn.Set(artefactKey(v.ID, chunk), part) }); err != nil {
 			return fmt.Errorf("save artefact: %w", err)
 		}
 	}
@@ -110,14 +108,14 @@ func (db *DB) SaveVersion(ctx context.Context, v engine.ModelVersion, artefact [
 	if err != nil {
 		return err
 	}
-	return db.update(ctx, func(txn *badger.Txn) error { return txn.Set(versionKey(v.ID), rec) })
+	return db.update(ctx, func(txn kvTxn) error { return txn.Set(versionKey(v.ID), rec) })
 }
 
 // Versions lists every model version, newest first.
 func (db *DB) Versions(ctx context.Context) ([]engine.ModelVersion, error) {
 	var out []engine.ModelVersion
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix, opts.Reverse = []byte(prefixVersion), true
 		it := txn.NewIterator(opts)
 		defer it.Close()
@@ -140,8 +138,8 @@ func (db *DB) Versions(ctx context.Context) ([]engine.ModelVersion, error) {
 // Artefact returns a version's artefact bytes.
 func (db *DB) Artefact(ctx context.Context, id string) ([]byte, error) {
 	var out []byte
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		opts := badger.DefaultIteratorOptions
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
 		opts.Prefix = []byte(prefixArtefact + id + "/")
 		it := txn.NewIterator(opts)
 		defer it.Close()

@@ -1,0 +1,64 @@
+package store
+
+import (
+	"io"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// The store's errors are Badger's, so that Badger's own pass straight
+// through; the Redis engine returns the same values.
+var (
+	errNotFound  = badger.ErrKeyNotFound
+	errConflict  = badger.ErrConflict
+	errTxnTooBig = badger.ErrTxnTooBig
+)
+
+// badgerKV is the kv on Badger.
+type badgerKV struct{ db *badger.DB }
+
+func (b badgerKV) View(fn func(kvTxn) error) error {
+	return b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+}
+
+func (b badgerKV) Update(fn func(kvTxn) error) error {
+	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+}
+
+func (b badgerKV) NewWriteBatch() kvBatch { return b.db.NewWriteBatch() }
+
+func (b badgerKV) Sequence(key []byte, lease uint64) (kvSequence, error) {
+	return b.db.GetSequence(key, lease)
+}
+
+func (b badgerKV) DropPrefix(prefixes ...[]byte) error { return b.db.DropPrefix(prefixes...) }
+func (b badgerKV) Backup(w io.Writer) (uint64, error)  { return b.db.Backup(w, 0) }
+func (b badgerKV) Sync() error                         { return b.db.Sync() }
+func (b badgerKV) IsClosed() bool                      { return b.db.IsClosed() }
+func (b badgerKV) Close() error                        { return b.db.Close() }
+
+type badgerTxn struct{ t *badger.Txn }
+
+func (t badgerTxn) Get(key []byte) (kvItem, error) {
+	item, err := t.t.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return item, nil
+}
+
+func (t badgerTxn) Set(key, val []byte) error { return t.t.Set(key, val) }
+func (t badgerTxn) Delete(key []byte) error   { return t.t.Delete(key) }
+
+func (t badgerTxn) NewIterator(o iterOptions) kvIterator {
+	bo := badger.DefaultIteratorOptions
+	bo.Prefix, bo.Reverse, bo.PrefetchValues = o.Prefix, o.Reverse, o.PrefetchValues
+	if o.PrefetchSize > 0 {
+		bo.PrefetchSize = o.PrefetchSize
+	}
+	return badgerIterator{t.t.NewIterator(bo)}
+}
+
+type badgerIterator struct{ *badger.Iterator }
+
+func (it badgerIterator) Item() kvItem { return it.Iterator.Item() }
