@@ -22,8 +22,14 @@ run: build
 	 echo "  export RAPPORT_STOREFRONT_KEY=$$storefront" && echo
 	$(BIN) serve --data $(DATA) --addr $(ADDR)
 
+# test: every test on Badger, then the store-backed suites again on Redis
+# (REDIS_URL, default the local server; each test in its own namespace).
+REDIS_URL ?= redis://127.0.0.1:6379/0
+REDIS_SUITES := ./store ./api ./features ./jobs ./engine/recommend
 test: lint check-deps
 	$(GO) test ./...
+	@redis-cli -u $(REDIS_URL) ping >/dev/null 2>&1 || { echo "make test: no Redis at $(REDIS_URL) for the Redis suites (apt-get install redis-server, or set REDIS_URL)" >&2; exit 1; }
+	RAPPORT_TEST_STORE=$(REDIS_URL) $(GO) test -count=1 $(REDIS_SUITES)
 
 # race: the packages with concurrency of their own, under the race detector.
 race:

@@ -20,6 +20,7 @@ import (
 	"rapport/features"
 	"rapport/jobs"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 // env is a real server over a real Badger store in a temp dir, with one key
@@ -42,12 +43,7 @@ func (r registry) Promote(ctx context.Context, id string) (engine.ModelVersion, 
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, t.TempDir())
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: &model.Serving{}}, Store: db}

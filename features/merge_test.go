@@ -9,17 +9,13 @@ import (
 	"rapport/engine"
 	"rapport/features"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 // openStore opens a store in a temporary directory for one test.
 func openStore(t *testing.T) *store.DB {
 	t.Helper()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
 	return db
 }

@@ -13,16 +13,12 @@ import (
 	"rapport/engine/model"
 	"rapport/jobs"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 func openDB(t *testing.T) *store.DB {
 	t.Helper()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 16 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
 	return db
 }

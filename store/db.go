@@ -20,6 +20,9 @@ var ErrLocked = &engine.Error{Code: engine.CodeUnavailable, Message: "the data d
 // Options configures a DB. Start from DefaultOptions and change fields.
 type Options struct {
 	Dir string
+	// URL, when it is a redis:// URL, puts the store in Redis instead of
+	// Badger in Dir (see OpenRedis); the Badger options do not apply.
+	URL string
 	// SyncWrites makes every committed write fsync before returning; true by
 	// default. Only bulk loaders that fsync at the end should turn it off.
 	SyncWrites bool
@@ -50,6 +53,9 @@ type DB struct {
 
 // Open opens (creating if needed) the store in opts.Dir.
 func Open(opts Options) (*DB, error) {
+	if opts.URL != "" {
+		return OpenRedis(opts.URL)
+	}
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}) // not WithLoggingLevel: it would replace this logger

@@ -3,13 +3,17 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"rapport/engine"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 // filesContaining returns, for each of strs, the files under dir whose
@@ -32,6 +36,53 @@ func filesContaining(t *testing.T, dir string, strs ...string) map[string][]stri
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// containing is filesContaining for the backend under test: on Redis it
+// reads every key of the test's namespace (names, values, index members).
+func containing(t *testing.T, dir string, strs ...string) map[string][]string {
+	t.Helper()
+	if !storetest.Redis() {
+		return filesContaining(t, dir, strs...)
+	}
+	opts := storetest.Options(t, dir)
+	u, _ := url.Parse(opts.URL)
+	ns := u.Query().Get("namespace")
+	u.RawQuery = ""
+	ro, err := redis.ParseURL(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(ro)
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "rapport:{"+ns+"}:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, k := range keys {
+		blob := []byte(k)
+		switch rdb.Type(ctx, k).Val() {
+		case "string":
+			v, _ := rdb.Get(ctx, k).Bytes()
+			blob = append(blob, v...)
+		case "zset":
+			for _, m := range rdb.ZRange(ctx, k, 0, -1).Val() {
+				blob = append(blob, m...)
+			}
+		case "set":
+			for _, m := range rdb.SMembers(ctx, k).Val() {
+				blob = append(blob, m...)
+			}
+		}
+		for _, s := range strs {
+			if bytes.Contains(blob, []byte(s)) {
+				out[s] = append(out[s], k)
+			}
+		}
 	}
 	return out
 }
@@ -74,7 +125,7 @@ func TestErasureLeavesNoTraceInAnyFile(t *testing.T) {
 	if _, err := db.Link(ctx, alias(t, gone[0]), alias(t, gone[2]), false); err != nil {
 		t.Fatal(err)
 	}
-	found := filesContaining(t, dir, append(gone, kept)...)
+	found := containing(t, dir, append(gone, kept)...)
 	for _, a := range append(gone, kept) {
 		if len(found[a]) == 0 {
 			t.Fatalf("control: %s is in no file before erasure", a)
@@ -129,7 +180,7 @@ func TestErasureLeavesNoTraceInAnyFile(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	found = filesContaining(t, dir, append(gone, kept)...)
+	found = containing(t, dir, append(gone, kept)...)
 	for _, a := range gone {
 		if files := found[a]; len(files) > 0 {
 			t.Errorf("%s is still in %v", a, files)

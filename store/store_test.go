@@ -8,16 +8,12 @@ import (
 
 	"rapport/engine"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 func openDB(t *testing.T, dir string) *store.DB {
 	t.Helper()
-	opts := store.DefaultOptions(dir)
-	opts.MemTableSize = 8 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, dir)
 	return db
 }
 
@@ -195,6 +191,9 @@ func TestLoaderIsIdempotent(t *testing.T) {
 }
 
 func TestOpenLocked(t *testing.T) {
+	if storetest.Redis() {
+		t.Skip("a directory lock is Badger's; Redis takes many processes by design")
+	}
 	dir := t.TempDir()
 	db := openDB(t, dir)
 	defer db.Close()

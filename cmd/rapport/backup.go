@@ -104,6 +104,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(rest) > 0 || *from == "" {
 		return usagef("restore takes --from FILE and no arguments")
 	}
+	if *g.store != "" {
+		return usagef("restore loads a backup into a new Badger data directory (--data); a Redis store is restored by Redis itself (RDB or AOF)")
+	}
 	f, err := os.Open(*from)
 	if err != nil {
 		return err

@@ -69,7 +69,8 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := step("training", "train", "--data", dir, "--if-none"); err != nil {
 		return err
 	}
-	g := &globals{data: &dir}
+	noStore := ""
+	g := &globals{data: &dir, store: &noStore}
 	db, err := openStore(g, true)
 	if err != nil {
 		return err

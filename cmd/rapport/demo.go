@@ -37,7 +37,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		if !empty {
-			fmt.Fprintf(stdout, "demo: %s already holds data; left as it is\n", *g.data)
+			fmt.Fprintf(stdout, "demo: %s already holds data; left as it is\n", g.where())
 			return nil
 		}
 	}
@@ -56,7 +56,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		fmt.Fprintf(stdout, "demo: wrote a lean shop of %s items, %s customers and %s events to %s in %.1fs\n",
-			commas(int64(st.Items)), commas(int64(st.Identities)), commas(int64(st.Events)), *g.data, time.Since(start).Seconds())
+			commas(int64(st.Items)), commas(int64(st.Identities)), commas(int64(st.Events)), g.where(), time.Since(start).Seconds())
 		return nil
 	}
 	cfg := demo.DefaultConfig(*seed, time.Now().UTC().Truncate(time.Hour))
@@ -83,6 +83,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintf(stdout, "%s %s", commas(int64(st.ByType[t])), t)
 	}
-	fmt.Fprintf(stdout, ") to %s in %.1fs\n", *g.data, time.Since(start).Seconds())
+	fmt.Fprintf(stdout, ") to %s in %.1fs\n", g.where(), time.Since(start).Seconds())
 	return nil
 }

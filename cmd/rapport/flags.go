@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
+	"rapport/store"
 	"strconv"
 	"strings"
 	"time"
@@ -118,16 +120,42 @@ func (fs *flagSet) parse(args []string) ([]string, error) {
 // globals are the flags every subcommand takes.
 type globals struct {
 	data      *string
+	store     *string
 	logLevel  *string
 	logFormat *string
 }
 
 func addGlobals(fs *flagSet) *globals {
 	return &globals{
-		data:      fs.String("data", "./rapport-data", "data directory"),
+		data:      fs.String("data", "./rapport-data", "data directory (the Badger store)"),
+		store:     fs.String("store", "", "the store: empty for Badger in --data, or redis://host:port[,host:port…][/db][?namespace=NAME] to share one store in Redis (standalone or Cluster) between processes"),
 		logLevel:  fs.String("log-level", "info", "log level: debug, info, warn or error"),
 		logFormat: fs.String("log-format", "text", "log format: text or json"),
 	}
+}
+
+// storeOptions are the options of the store --store and --data name.
+func (g *globals) storeOptions() (store.Options, error) {
+	opts := store.DefaultOptions(*g.data)
+	if *g.store != "" {
+		if !store.IsRedisURL(*g.store) {
+			return opts, usagef("--store %q is not empty (Badger in --data) or a redis:// URL", *g.store)
+		}
+		opts.URL = *g.store
+	}
+	return opts, nil
+}
+
+// where names the store for messages: the data directory, or the Redis
+// URL without its password.
+func (g *globals) where() string {
+	if *g.store == "" {
+		return *g.data
+	}
+	if u, err := url.Parse(*g.store); err == nil {
+		return u.Redacted()
+	}
+	return "the Redis store"
 }
 
 // logger builds the slog logger the globals ask for, writing to w.

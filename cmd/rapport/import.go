@@ -81,7 +81,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	return printSummary(stdout, what, sum, time.Since(start), *g.data, *asJSON)
+	return printSummary(stdout, what, sum, time.Since(start), g.where(), *asJSON)
 }
 
 // importInto runs the import into db through gate: with --strict, a dry

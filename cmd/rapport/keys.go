@@ -29,7 +29,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // openStore opens the data directory for a command-line tool. Bulk writers
 // (import, demo) pass sync=false: their Loader fsyncs once at the end.
 func openStore(g *globals, sync bool) (*store.DB, error) {
-	opts := store.DefaultOptions(*g.data)
+	opts, err := g.storeOptions()
+	if err != nil {
+		return nil, err
+	}
 	opts.SyncWrites = sync
 	return store.Open(opts)
 }

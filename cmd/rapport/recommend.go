@@ -45,7 +45,7 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if l == nil {
-		return fmt.Errorf("no model has been trained in %s yet: run rapport train", *g.data)
+		return fmt.Errorf("no model has been trained in %s yet: run rapport train", g.where())
 	}
 	policy, err := loadPolicy(*policyFile)
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 type Server struct {
 	Addr         string // listen address; after Open, the bound address
 	DataDir      string
+	StoreURL     string // redis://…: the store is in Redis, shared with other replicas
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	// ModelSettings changes the training configuration (the tuned one,
@@ -71,7 +72,7 @@ type Server struct {
 // Open opens the store and starts listening; it does not block.
 func (s *Server) Open() error {
 	opts := store.DefaultOptions(s.DataDir)
-	opts.Logger, opts.Lean = s.Logger, true
+	opts.Logger, opts.Lean, opts.URL = s.Logger, true, s.StoreURL
 	l, err := loadModel(opts)
 	if err != nil {
 		return err
@@ -211,6 +212,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if _, err := g.storeOptions(); err != nil {
+		return err
+	}
 	if !(*rateLimit >= 0 && *rateLimit <= engine.MaxRate) {
 		return usagef("--rate-limit must be between 0 and %d", engine.MaxRate)
 	}
@@ -228,7 +232,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
+	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}
@@ -288,7 +292,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer ln.Close()
 		logger.Info("pprof", "addr", ln.Addr().String())
 	}
-	logger.Info("listening", "addr", s.Addr, "data", *g.data, "version", version)
+	logger.Info("listening", "addr", s.Addr, "store", g.where(), "version", version)
 	fmt.Fprintf(stdout, "rapport: listening on http://%s\n", s.Addr)
 	select {
 	case <-ctx.Done():

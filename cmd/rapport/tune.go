@@ -100,7 +100,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// Trial 0 is what train would use now: the stored tuned configuration,
 	// else the defaults.
 	base := model.DefaultRankerConfig()
-	if _, err := os.Stat(*g.data); err == nil {
+	if _, err := os.Stat(*g.data); err == nil || *g.store != "" {
 		db, err := openStore(g, false)
 		if err != nil {
 			return err
@@ -206,7 +206,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "\non the test part (%s): best trial %d NDCG@%d %.4f; current configuration %.4f\n", s.Protocol, best.ID, *k, bestTest, startTest)
 	if saved {
-		fmt.Fprintf(stdout, "saved trial %d as the configuration train uses in %s\n", best.ID, *g.data)
+		fmt.Fprintf(stdout, "saved trial %d as the configuration train uses in %s\n", best.ID, g.where())
 	}
 	return nil
 }

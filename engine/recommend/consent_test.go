@@ -13,6 +13,7 @@ import (
 	"rapport/engine/recommend"
 	"rapport/features"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 // firstParty passes the demo shop to a loader without its social
@@ -51,12 +52,7 @@ func TestConsentNonInterference(t *testing.T) {
 		art []byte
 	}
 	build := func(withSignals bool) dir {
-		opts := store.DefaultOptions(t.TempDir())
-		opts.MemTableSize = 16 << 20
-		db, err := store.Open(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := storetest.Open(t, t.TempDir())
 		t.Cleanup(func() { db.Close() })
 		l := db.NewLoader()
 		var social []engine.Event
@@ -81,7 +77,7 @@ func TestConsentNonInterference(t *testing.T) {
 		}
 		// The same consent records in both: everyone outside the EU and UK
 		// who would be allowed by default has withdrawn.
-		err = db.ScanAliases(ctx, func(text string) error {
+		err := db.ScanAliases(ctx, func(text string) error {
 			a, _ := engine.ParseAlias(text)
 			p, err := db.Identity(ctx, a)
 			if err != nil {

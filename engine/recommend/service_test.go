@@ -14,6 +14,7 @@ import (
 	"rapport/engine/model"
 	"rapport/engine/recommend"
 	"rapport/store"
+	"rapport/store/storetest"
 )
 
 type env struct {
@@ -31,12 +32,7 @@ func newEnv(t *testing.T) *env { return newEnvSized(t, 200) }
 func newEnvSized(t *testing.T, items int) *env {
 	t.Helper()
 	ctx := context.Background()
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 16 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, t.TempDir())
 	t.Cleanup(func() { db.Close() })
 	now := time.Now().UTC().Truncate(time.Hour)
 	cfg := demo.DefaultConfig(5, now)

@@ -11,7 +11,7 @@ import (
 	"rapport/engine/model"
 	"rapport/engine/recommend"
 	"rapport/features"
-	"rapport/store"
+	"rapport/store/storetest"
 )
 
 // shop keeps a generated demo shop in memory.
@@ -50,12 +50,7 @@ func TestSocialSignalsLiftNDCGForFewPurchases(t *testing.T) {
 	}
 	cutoff := now.AddDate(0, 0, -28)
 
-	opts := store.DefaultOptions(t.TempDir())
-	opts.MemTableSize = 32 << 20
-	db, err := store.Open(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, t.TempDir())
 	defer db.Close()
 	l := db.NewLoader()
 	for _, it := range sh.items {
