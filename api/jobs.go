@@ -20,7 +20,12 @@ func (s *Server) listJobs(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.PureJSON(http.StatusOK, gin.H{"jobs": jobs})
+	out := gin.H{"jobs": jobs}
+	if l, ok := s.Jobs.(interface{ Leadership() (string, bool) }); ok {
+		// Which replica answered, and whether it runs the schedule.
+		out["replica"], out["leader"] = l.Leadership()
+	}
+	c.PureJSON(http.StatusOK, out)
 }
 
 func (s *Server) startJob(c *gin.Context) {

@@ -186,7 +186,7 @@ var schemas = map[string]any{
 	"JobRun": obj(nil, map[string]any{"id": str(""), "job": str(""), "trigger": str("schedule or manual"),
 		"started_at": map[string]any{"type": "string", "format": "date-time"}, "ended_at": map[string]any{"type": "string", "format": "date-time"},
 		"status": str("running, succeeded, failed or canceled"), "counts": map[string]any{"type": "object", "additionalProperties": integer()}, "error": str("")}),
-	"JobList": obj(nil, map[string]any{"jobs": arrayOf(obj(nil, map[string]any{"name": str(""), "schedule": str("cron spec or off"),
+	"JobList": obj(nil, map[string]any{"replica": str("the replica that answered"), "leader": map[string]any{"type": "boolean", "description": "whether it runs the scheduled jobs now"}, "jobs": arrayOf(obj(nil, map[string]any{"name": str(""), "schedule": str("cron spec or off"),
 		"next_run": map[string]any{"type": "string", "format": "date-time"}, "running": map[string]any{"type": "boolean"},
 		"skipped_overlapping": integer(), "recent_runs": arrayOf(ref("JobRun"))}))}),
 	"Identity": obj(nil, map[string]any{"stage": str("anonymous, known, registered or authenticated"), "region": str(""),

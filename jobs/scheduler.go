@@ -50,14 +50,39 @@ func ParseSchedule(spec string) error {
 	return nil
 }
 
+// Leases are expiring locks shared by the replicas of one store, with
+// fencing tokens that grow with every acquisition.
+type Leases interface {
+	Acquire(ctx context.Context, name, owner string, ttl time.Duration) (token uint64, ok bool, err error)
+	Renew(ctx context.Context, name, owner string, token uint64, ttl time.Duration) (bool, error)
+	Release(ctx context.Context, name, owner string, token uint64) error
+}
+
 // Scheduler runs jobs on their schedules. Create it with New, Add jobs,
 // Start it, and Stop it to cancel running work and wait for it.
+//
+// With Leases (replicas sharing a store), one replica at a time is the
+// leader and runs the scheduled jobs, holding the "leader" lease; the
+// others take over when it lapses. Every run, scheduled or asked for,
+// holds its job's lease ("job:<name>") while it runs, so no job runs twice
+// at once anywhere, and its writes carry that lease's fence (Fence), so a
+// replica that stalled past its lease cannot write after losing it.
 type Scheduler struct {
 	Runs    RunStore
 	Logger  *slog.Logger
 	Timeout time.Duration // longest a run may take; default 1 hour
 	// Finished, if set, hears of every run once it has ended (metrics).
 	Finished func(run engine.JobRun)
+	// Leases, Owner (this replica's name) and LeaseTTL (default 10 s)
+	// coordinate replicas; nil Leases: this process alone runs jobs.
+	Leases   Leases
+	Owner    string
+	LeaseTTL time.Duration
+	// Fence makes a run's context carry its job lease to the store.
+	Fence func(ctx context.Context, lease, owner string, token uint64) context.Context
+
+	leader      bool
+	leaderToken uint64
 
 	cron   *cron.Cron
 	ctx    context.Context
@@ -107,8 +132,106 @@ func (s *Scheduler) Add(j Job) error {
 	return nil
 }
 
-// Start begins running jobs on their schedules.
-func (s *Scheduler) Start() { s.cron.Start() }
+// Start begins running jobs on their schedules (and, with Leases, taking
+// part in the election of the leader).
+func (s *Scheduler) Start() {
+	if s.Leases != nil {
+		s.wg.Add(1)
+		go s.lead()
+	}
+	s.cron.Start()
+}
+
+func (s *Scheduler) ttl() time.Duration {
+	if s.LeaseTTL <= 0 {
+		return 10 * time.Second
+	}
+	return s.LeaseTTL
+}
+
+// lead holds or seeks the leader lease until the scheduler stops: the
+// leader renews every third of the lease period, the others try every
+// tenth, so a lapsed lease is taken over within a tenth of a period.
+func (s *Scheduler) lead() {
+	defer s.wg.Done()
+	ttl := s.ttl()
+	for {
+		s.mu.Lock()
+		leader, token := s.leader, s.leaderToken
+		s.mu.Unlock()
+		ctx, cancel := context.WithTimeout(s.ctx, ttl/3)
+		var ok bool
+		var err error
+		if leader {
+			ok, err = s.Leases.Renew(ctx, "leader", s.Owner, token, ttl)
+		} else {
+			token, ok, err = s.Leases.Acquire(ctx, "leader", s.Owner, ttl)
+		}
+		cancel()
+		if err != nil && s.ctx.Err() == nil {
+			s.Logger.Warn("job leader lease", "err", err)
+		}
+		if ok != leader {
+			s.Logger.Info("job leadership", "replica", s.Owner, "leader", ok)
+		}
+		s.mu.Lock()
+		s.leader, s.leaderToken = ok, token
+		s.mu.Unlock()
+		if ok && !leader {
+			s.catchUp()
+		}
+		wait := ttl / 10
+		if ok {
+			wait = ttl / 3
+		}
+		select {
+		case <-s.ctx.Done():
+			if ok {
+				rctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				_ = s.Leases.Release(rctx, "leader", s.Owner, token)
+				cancel()
+			}
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// catchUp, on becoming leader, starts every scheduled job whose last run
+// (on any replica) began before its latest scheduled time: the ticks a
+// dead leader missed are run at once rather than at the next tick.
+func (s *Scheduler) catchUp() {
+	s.mu.Lock()
+	entries := make([]*entry, 0, len(s.jobs))
+	for _, e := range s.jobs {
+		if e.job.Schedule != Off {
+			entries = append(entries, e)
+		}
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	for _, e := range entries {
+		sched, err := parser.Parse(e.job.Schedule)
+		if err != nil {
+			continue
+		}
+		runs, err := s.Runs.Runs(s.ctx, e.job.Name, 1)
+		if err != nil || len(runs) == 0 {
+			continue // never run: its first tick comes as scheduled
+		}
+		if !sched.Next(runs[0].StartedAt).After(now) {
+			s.start(e, "schedule")
+		}
+	}
+}
+
+// Leadership reports this replica's name and whether it runs the
+// scheduled jobs now (always, without Leases).
+func (s *Scheduler) Leadership() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Owner, s.Leases == nil || s.leader
+}
 
 // Stop stops scheduling, cancels running jobs and waits for them (until
 // ctx ends).
@@ -137,7 +260,7 @@ func (s *Scheduler) Trigger(name string) (engine.JobRun, error) {
 	}
 	run, ok := s.start(e, "manual")
 	if !ok {
-		return engine.JobRun{}, engine.Errorf(engine.CodeConflict, "job %q is already running", name)
+		return engine.JobRun{}, engine.Errorf(engine.CodeConflict, "job %q is already running (here or on another replica)", name)
 	}
 	return run, nil
 }
@@ -156,12 +279,20 @@ func (s *Scheduler) RunNow(ctx context.Context, name string) (engine.JobRun, err
 	if !ok {
 		return engine.JobRun{}, engine.Errorf(engine.CodeConflict, "job %q is unknown or running", name)
 	}
-	return s.execute(ctx, e, s.newRun(e, "manual")), nil
+	token, ok := s.holdJob(e)
+	if !ok {
+		return engine.JobRun{}, engine.Errorf(engine.CodeConflict, "job %q is running on another replica", name)
+	}
+	return s.execute(ctx, e, s.newRun(e, "manual"), token), nil
 }
 
 // start launches a run unless one is going; ok is false if it was.
 func (s *Scheduler) start(e *entry, trigger string) (engine.JobRun, bool) {
 	s.mu.Lock()
+	if trigger == "schedule" && s.Leases != nil && !s.leader {
+		s.mu.Unlock() // another replica leads and runs the schedule
+		return engine.JobRun{}, false
+	}
 	if e.running || s.ctx.Err() != nil {
 		if trigger == "schedule" {
 			e.skipped++
@@ -172,15 +303,63 @@ func (s *Scheduler) start(e *entry, trigger string) (engine.JobRun, bool) {
 	}
 	e.running = true
 	s.mu.Unlock()
+	token, ok := s.holdJob(e)
+	if !ok {
+		return engine.JobRun{}, false
+	}
 	run := s.newRun(e, trigger)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		ctx, cancel := context.WithTimeout(s.ctx, s.Timeout)
 		defer cancel()
-		s.execute(ctx, e, run)
+		s.execute(ctx, e, run, token)
 	}()
 	return run, true
+}
+
+// holdJob takes e's job lease (with Leases); false, with the running flag
+// cleared, when another replica runs the job or the lease cannot be had.
+func (s *Scheduler) holdJob(e *entry) (uint64, bool) {
+	if s.Leases == nil {
+		return 0, true
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.ttl()/2)
+	token, ok, err := s.Leases.Acquire(ctx, "job:"+e.job.Name, s.Owner, s.ttl())
+	cancel()
+	if err != nil {
+		s.Logger.Warn("job lease", "job", e.job.Name, "err", err)
+	}
+	if !ok {
+		s.mu.Lock()
+		e.running = false
+		s.mu.Unlock()
+	}
+	return token, ok
+}
+
+// keepJob renews a run's job lease until the run ends; a lost lease
+// cancels the run (its writes are fenced already).
+func (s *Scheduler) keepJob(ctx context.Context, cancel context.CancelFunc, name string, token uint64) {
+	ttl := s.ttl()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(ttl / 3):
+		}
+		rctx, rcancel := context.WithTimeout(ctx, ttl/3)
+		ok, err := s.Leases.Renew(rctx, "job:"+name, s.Owner, token, ttl)
+		rcancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if !ok {
+			s.Logger.Error("job lease lost; cancelling the run", "job", name, "err", err)
+			cancel()
+			return
+		}
+	}
 }
 
 func (s *Scheduler) newRun(e *entry, trigger string) engine.JobRun {
@@ -190,12 +369,28 @@ func (s *Scheduler) newRun(e *entry, trigger string) engine.JobRun {
 
 // execute runs the job, records the run before and after, and clears the
 // running flag.
-func (s *Scheduler) execute(ctx context.Context, e *entry, run engine.JobRun) engine.JobRun {
+func (s *Scheduler) execute(ctx context.Context, e *entry, run engine.JobRun, token uint64) engine.JobRun {
 	defer func() {
 		s.mu.Lock()
 		e.running = false
 		s.mu.Unlock()
 	}()
+	if s.Leases != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if s.Fence != nil {
+			ctx = s.Fence(ctx, "job:"+e.job.Name, s.Owner, token)
+		}
+		go s.keepJob(ctx, cancel, e.job.Name, token)
+		defer func() {
+			rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+			defer rcancel()
+			if err := s.Leases.Release(rctx, "job:"+e.job.Name, s.Owner, token); err != nil {
+				s.Logger.Warn("release job lease", "job", e.job.Name, "err", err)
+			}
+		}()
+	}
 	// Records are written with a context of their own: a cancelled run
 	// is still recorded as cancelled.
 	record := func() {

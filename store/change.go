@@ -40,7 +40,7 @@ func (db *DB) Changes(ctx context.Context, limit int) ([]engine.Change, error) {
 
 // AckChanges deletes the given change-log entries.
 func (db *DB) AckChanges(ctx context.Context, changes []engine.Change) error {
-	wb := db.kv.NewWriteBatch()
+	wb := db.kv.NewWriteBatch(fenceOf(ctx))
 	defer wb.Cancel()
 	for _, c := range changes {
 		if err := wb.Delete(changeKey(c.Seq, c.Identity)); err != nil {

@@ -105,7 +105,7 @@ const schema = "2"
 // rather than misreading it, and stamps a new one with this layout.
 func checkSchema(k kv) error {
 	key := []byte("m/schema")
-	return k.Update(func(txn kvTxn) error {
+	return k.Update(nil, func(txn kvTxn) error {
 		item, err := txn.Get(key)
 		if err == nil {
 			v, err := item.ValueCopy(nil)
@@ -164,7 +164,7 @@ func (db *DB) update(ctx context.Context, fn func(txn kvTxn) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := db.kv.Update(fn)
+		err := db.kv.Update(fenceOf(ctx), fn)
 		if !errors.Is(err, errConflict) {
 			return err
 		}

@@ -10,10 +10,13 @@ import "io"
 // transaction changed what they read, and ordered iteration over keys.
 type kv interface {
 	View(fn func(txn kvTxn) error) error
-	// Update runs fn in a read-write transaction and commits it.
-	Update(fn func(txn kvTxn) error) error
-	// NewWriteBatch starts non-transactional bulk writes.
-	NewWriteBatch() kvBatch
+	// Update runs fn in a read-write transaction and commits it. With a
+	// fence, the commit happens only while that lease is held (else
+	// ErrFenced); Badger, one process, has no leases to check.
+	Update(fence *Fence, fn func(txn kvTxn) error) error
+	// NewWriteBatch starts non-transactional bulk writes (each flush
+	// fenced like Update).
+	NewWriteBatch(fence *Fence) kvBatch
 	// Sequence leases blocks of numbers from a persistent counter.
 	Sequence(key []byte, lease uint64) (kvSequence, error)
 	// DropPrefix deletes every key under the prefixes.

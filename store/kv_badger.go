@@ -21,11 +21,11 @@ func (b badgerKV) View(fn func(kvTxn) error) error {
 	return b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
 }
 
-func (b badgerKV) Update(fn func(kvTxn) error) error {
+func (b badgerKV) Update(_ *Fence, fn func(kvTxn) error) error {
 	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
 }
 
-func (b badgerKV) NewWriteBatch() kvBatch { return b.db.NewWriteBatch() }
+func (b badgerKV) NewWriteBatch(*Fence) kvBatch { return b.db.NewWriteBatch() }
 
 func (b badgerKV) Sequence(key []byte, lease uint64) (kvSequence, error) {
 	return b.db.GetSequence(key, lease)

@@ -95,11 +95,20 @@ func dialRedis(rawURL string) (*redisKV, error) {
 		opts.TLSConfig = tlsConfig(strings.Split(u.Host, ",")[0])
 	}
 	rdb := redis.NewUniversalClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// A Redis that is replaying its AOF answers LOADING for a while: wait
+	// for it (up to a minute) rather than fail a replica's start.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, engine.Errorf(engine.CodeUnavailable, "store: cannot reach Redis at %s: %v", u.Host, err)
+	for {
+		err := rdb.Ping(ctx).Err()
+		if err == nil {
+			break
+		}
+		if !strings.HasPrefix(err.Error(), "LOADING") || ctx.Err() != nil {
+			rdb.Close()
+			return nil, engine.Errorf(engine.CodeUnavailable, "store: cannot reach Redis at %s: %v", u.Host, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return &redisKV{rdb: rdb, prefix: "rapport:{" + ns + "}:"}, nil
 }
@@ -138,13 +147,16 @@ func (r *redisKV) View(fn func(kvTxn) error) error {
 	return fn(&redisTxn{kv: r, ctx: ctx, cmd: r.rdb})
 }
 
-func (r *redisKV) Update(fn func(kvTxn) error) error {
+func (r *redisKV) Update(fence *Fence, fn func(kvTxn) error) error {
 	ctx, cancel := opContext()
 	defer cancel()
 	// The never-written key gives Cluster a slot for the transaction; the
 	// keys it reads are WATCHed as it reads them.
 	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		t := &redisTxn{kv: r, ctx: ctx, cmd: tx, tx: tx, pending: map[string]*[]byte{}}
+		if err := t.checkFence(fence); err != nil {
+			return err
+		}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -528,11 +540,14 @@ func (it *redisIterator) Close()       {}
 // transaction: for bulk loads by one writer.
 type redisBatch struct {
 	r      *redisKV
+	fence  *Fence
 	writes map[string]*[]byte
 	err    error
 }
 
-func (r *redisKV) NewWriteBatch() kvBatch { return &redisBatch{r: r, writes: map[string]*[]byte{}} }
+func (r *redisKV) NewWriteBatch(fence *Fence) kvBatch {
+	return &redisBatch{r: r, fence: fence, writes: map[string]*[]byte{}}
+}
 
 func (b *redisBatch) Set(key, val []byte) error {
 	v := slices.Clone(val)
@@ -553,6 +568,23 @@ func (b *redisBatch) Delete(key []byte) error {
 
 func (b *redisBatch) send() error {
 	if b.err != nil || len(b.writes) == 0 {
+		return b.err
+	}
+	if b.fence != nil { // a transaction, so the lease check holds at EXEC
+		for attempt := 0; attempt < 8; attempt++ { // a renewal of the lease is a conflict
+			b.err = b.r.Update(b.fence, func(txn kvTxn) error {
+				t := txn.(*redisTxn)
+				for k, v := range b.writes {
+					t.pending[k] = v
+				}
+				return nil
+			})
+			if !errors.Is(b.err, errConflict) {
+				break
+			}
+			time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+		}
+		clear(b.writes)
 		return b.err
 	}
 	ctx, cancel := opContext()

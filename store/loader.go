@@ -29,7 +29,7 @@ type Loader struct {
 // NewLoader starts a bulk load.
 func (db *DB) NewLoader() *Loader {
 	l := &Loader{
-		db: db, wb: db.kv.NewWriteBatch(),
+		db: db, wb: db.kv.NewWriteBatch(nil),
 		ids: make(map[engine.Alias]aliasEntry), seen: make(map[string]bool),
 		now: time.Now().UTC(),
 	}

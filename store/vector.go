@@ -113,7 +113,7 @@ func vectorKey(id engine.IdentityID) []byte {
 
 // PutVectors stores feature vectors, replacing earlier ones.
 func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
-	wb := db.kv.NewWriteBatch()
+	wb := db.kv.NewWriteBatch(fenceOf(ctx))
 	defer wb.Cancel()
 	for i := range vs {
 		if err := wb.Set(vectorKey(vs[i].Identity), encodeVector(&vs[i])); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"rapport/api"
@@ -25,9 +26,12 @@ import (
 // Server is a running rapport serve: the store, the API and the listener.
 // Tests start it on 127.0.0.1:0 and read Addr.
 type Server struct {
-	Addr         string // listen address; after Open, the bound address
-	DataDir      string
-	StoreURL     string // redis://…: the store is in Redis, shared with other replicas
+	Addr     string // listen address; after Open, the bound address
+	DataDir  string
+	StoreURL string // redis://…: the store is in Redis, shared with other replicas
+	// LeaseTTL is how long a replica's job leases last without renewal
+	// (a shared store only); 0: 10 s.
+	LeaseTTL     time.Duration
 	MaxBodyBytes int64
 	Logger       *slog.Logger
 	// ModelSettings changes the training configuration (the tuned one,
@@ -59,14 +63,14 @@ type Server struct {
 
 	db  *store.DB
 	api *api.Server
-	// stopFlush ends the loop that stores experiment impressions; flushed
-	// closes after its last flush.
-	stopFlush context.CancelFunc
-	flushed   chan struct{}
-	jobs      *jobs.Scheduler
-	http      *http.Server
-	ln        net.Listener
-	done      chan error
+	// stopBackground ends the loops beside the API (storing experiment
+	// impressions, following other replicas); background waits for them.
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	jobs           *jobs.Scheduler
+	http           *http.Server
+	ln             net.Listener
+	done           chan error
 }
 
 // Open opens the store and starts listening; it does not block.
@@ -97,7 +101,8 @@ func (s *Server) Open() error {
 	if l != nil {
 		p.serving.Swap(l)
 	}
-	s.jobs = jobs.New(db, s.Logger)
+	owner := replicaName()
+	s.jobs = newScheduler(db, s.Logger, owner, s.LeaseTTL)
 	p.retention = s.Retention
 	if err := p.schedule(s.jobs, s.Schedules); err != nil {
 		db.Close()
@@ -107,14 +112,28 @@ func (s *Server) Open() error {
 	rec := &recommend.Experiments{Service: svc, Store: db, Logger: s.Logger, Load: func(ctx context.Context, id string) (*model.Loaded, error) {
 		return loadVersionID(ctx, db, id)
 	}}
-	var flushCtx context.Context
-	flushCtx, s.stopFlush = context.WithCancel(context.Background())
-	s.flushed = make(chan struct{})
-	go func() { rec.Run(flushCtx, time.Second); close(s.flushed) }()
+	var bg context.Context
+	bg, s.stopBackground = context.WithCancel(context.Background())
+	s.background.Add(1)
+	go func() { defer s.background.Done(); rec.Run(bg, time.Second) }()
+	var recommender api.Recommender = rec
 	p.forget = rec.Forget
+	if db.Shared() {
+		// Replicas: what this one changes, the others drop from memory.
+		r := &replicated{Experiments: rec, name: owner, db: db, logger: s.Logger}
+		msgs, _, err := db.Subscribe(bg, changesChannel)
+		if err != nil {
+			s.stopBackground()
+			db.Close()
+			return err
+		}
+		s.background.Add(1)
+		go func() { defer s.background.Done(); r.follow(bg, msgs, p.serving) }()
+		recommender, p.forget = r, r.Forget
+	}
 	metrics := api.NewMetrics(func() string { return p.serving.Load().VersionID() }, svc)
 	s.jobs.Finished = metrics.JobFinished
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: rec, Experiments: rec, Dashboard: true,
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: recommender, Experiments: rec, Dashboard: true,
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
@@ -128,8 +147,8 @@ func (s *Server) Open() error {
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
 	if s.ln, err = net.Listen("tcp", s.Addr); err != nil {
-		s.stopFlush()
-		<-s.flushed
+		s.stopBackground()
+		s.background.Wait()
 		db.Close()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
@@ -166,8 +185,8 @@ func (s *Server) Close(ctx context.Context) error {
 	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
 		err = errors.Join(err, serr)
 	}
-	s.stopFlush()
-	<-s.flushed
+	s.stopBackground()
+	s.background.Wait()
 	return errors.Join(err, s.db.Close())
 }
 
@@ -191,6 +210,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
+	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "with --store redis://…: how long a replica's job leases last unrenewed (a dead leader's jobs move to another replica within about this long)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on this separate address instead of the API's (e.g. 127.0.0.1:9100)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	mf := addModelFlags(fs)
@@ -215,6 +235,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if _, err := g.storeOptions(); err != nil {
 		return err
 	}
+	if *leaseTTL < 300*time.Millisecond || *leaseTTL > 10*time.Minute {
+		return usagef("--lease-ttl must be from 300ms to 10m")
+	}
 	if !(*rateLimit >= 0 && *rateLimit <= engine.MaxRate) {
 		return usagef("--rate-limit must be between 0 and %d", engine.MaxRate)
 	}
@@ -232,7 +255,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
+	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, LeaseTTL: *leaseTTL, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}

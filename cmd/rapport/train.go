@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"rapport/engine"
-	"rapport/jobs"
 )
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -51,7 +50,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	// Through the scheduler, so the runs are in the job history like any.
-	sched := jobs.New(db, logger)
+	sched := newScheduler(db, logger, replicaName(), 0)
 	if err := p.schedule(sched, Schedules{}); err != nil {
 		return err
 	}
