@@ -360,7 +360,7 @@ func runBenchAliases(ctx context.Context, args []string, stdout, stderr io.Write
 // connections, and reports requests/s and latency percentiles.
 func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("bench recommend", "bench recommend --url URL --key KEY --aliases FILE [flags]", stderr)
-	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only)")
+	target := fs.String("url", "http://127.0.0.1:8080", "server base URL (loopback only); several, comma-separated, spread the connections over replicas")
 	key := fs.String("key", "", "a storefront (or higher) key")
 	aliasFile := fs.String("aliases", "", "a file of aliases, one a line (rapport bench aliases)")
 	conc := fs.Int("concurrency", 4, "connections in flight (1 to 256)")
@@ -372,9 +372,13 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	} else if len(rest) > 0 {
 		return usagef("bench recommend takes no arguments")
 	}
-	u, err := loopbackURL(*target)
-	if err != nil {
-		return err
+	var urls []*url.URL
+	for _, t := range strings.Split(*target, ",") {
+		u, err := loopbackURL(strings.TrimSpace(t))
+		if err != nil {
+			return err
+		}
+		urls = append(urls, u)
 	}
 	switch {
 	case *key == "" || *aliasFile == "":
@@ -386,7 +390,7 @@ func runBenchRecommend(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	res := loadRecommend(ctx, u, *key, aliases, *conc, *duration, *n)
+	res := loadRecommend(ctx, urls, *key, aliases, *conc, *duration, *n)
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
@@ -416,7 +420,7 @@ func printLoad(w io.Writer, r loadResult, conc int) error {
 
 // loadRecommend sends recommendation requests spread uniformly over the
 // aliases from conc connections for d.
-func loadRecommend(ctx context.Context, u *url.URL, key string, aliases []string, conc int, d time.Duration, n int) loadResult {
+func loadRecommend(ctx context.Context, urls []*url.URL, key string, aliases []string, conc int, d time.Duration, n int) loadResult {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}, Timeout: 30 * time.Second}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -429,6 +433,7 @@ func loadRecommend(ctx context.Context, u *url.URL, key string, aliases []string
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
+			u := urls[w%len(urls)] // connections spread evenly over the servers
 			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
 			var mine []time.Duration
 			for ctx.Err() == nil {

@@ -105,7 +105,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	defer srv.Close(context.Background())
 	fmt.Fprintf(stderr, "loading %d customers' recommendations for %s…\n", len(aliases), *duration)
 	u, _ := url.Parse("http://" + srv.Addr)
-	res := loadRecommend(ctx, u, secret, aliases, *conc, *duration, *n)
+	res := loadRecommend(ctx, []*url.URL{u}, secret, aliases, *conc, *duration, *n)
 	rss := rssBytes()
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(map[string]any{"items": *items, "customers": *customers, "load": res, "rss_bytes": rss})
