@@ -111,8 +111,8 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "\norder lines: %s (person, item) pairs ordered before the cutoff and again after\n", commas(int64(orders.Pairs)))
-	for _, name := range []string{eval.QuantityUsual, eval.QuantityMedian, eval.QuantityLast} {
-		fmt.Fprintf(stdout, "  quantity = next order's, %-32s %6.2f%%\n", name+":", 100*float64(orders.QuantityHits[name])/float64(max(1, orders.Pairs)))
+	for _, name := range []string{eval.QuantityUsual, eval.QuantityMedian, eval.QuantityLast, eval.QuantityCeilingModeLast, eval.QuantityCeilingAnyPast} {
+		fmt.Fprintf(stdout, "  quantity = next order's, %-44s %6.2f%%\n", name+":", 100*float64(orders.QuantityHits[name])/float64(max(1, orders.Pairs)))
 	}
 	fmt.Fprintf(stdout, "next-order date, median error in days over %s pairs with two or more orders:\n", commas(int64(orders.DatePairs)))
 	for _, name := range []string{eval.DateCadence, eval.DateLast} {

@@ -24,6 +24,10 @@ const (
 	QuantityUsual  = "usual (most frequent per order)" // model.UsualQuantity: what prefill serves
 	QuantityMedian = "median per order"
 	QuantityLast   = "last order"
+	// Ceilings, not estimators: they choose with hindsight of the next
+	// order, bounding what any choice among those candidates can reach.
+	QuantityCeilingModeLast = "ceiling: usual or last, in hindsight"
+	QuantityCeilingAnyPast  = "ceiling: any past quantity, in hindsight"
 	DateCadence    = "median interval"           // what prefill serves
 	DateLast       = "same cadence as last time" // last order + the last gap
 )
@@ -73,10 +77,17 @@ func Orders(d *model.Dataset, cutoff time.Time) OrderResult {
 			if len(sorted)%2 == 0 {
 				median = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
 			}
-			for name, q := range map[string]float64{QuantityUsual: model.UsualQuantity(qtys), QuantityMedian: median, QuantityLast: qtys[len(qtys)-1]} {
+			usual, last := model.UsualQuantity(qtys), qtys[len(qtys)-1]
+			for name, q := range map[string]float64{QuantityUsual: usual, QuantityMedian: median, QuantityLast: last} {
 				if q == next.qty {
 					res.QuantityHits[name]++
 				}
+			}
+			if usual == next.qty || last == next.qty {
+				res.QuantityHits[QuantityCeilingModeLast]++
+			}
+			if slices.Contains(qtys, next.qty) {
+				res.QuantityHits[QuantityCeilingAnyPast]++
 			}
 			if len(days) < 2 {
 				continue

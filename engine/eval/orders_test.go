@@ -31,6 +31,10 @@ func TestOrders(t *testing.T) {
 	if r.Pairs != 2 || r.QuantityHits[eval.QuantityUsual] != 1 || r.QuantityHits[eval.QuantityLast] != 1 || r.DatePairs != 2 {
 		t.Fatalf("%+v", r)
 	}
+	// B's 9 was never ordered before: no choice among the past finds it.
+	if r.QuantityHits[eval.QuantityCeilingModeLast] != 1 || r.QuantityHits[eval.QuantityCeilingAnyPast] != 1 {
+		t.Fatalf("ceilings %v", r.QuantityHits)
+	}
 	if r.DateErrorDays[eval.DateCadence] != 13 || r.DateErrorDays[eval.DateLast] != 13 { // errors 1 and 25
 		t.Fatalf("date errors %v", r.DateErrorDays)
 	}
