@@ -202,3 +202,53 @@ func TestExperimentSimulation(t *testing.T) {
 		t.Fatalf("explain: %d %s", status, b)
 	}
 }
+
+// TestExperimentModelVariant serves an older model version as a variant
+// beside the serving one, each with its own lists and explanations.
+func TestExperimentModelVariant(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models")
+	}
+	data := t.TempDir()
+	rapport(t, "demo", "--data", data, "--customers", "200", "--items", "300")
+	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "3")
+	rapport(t, "train", "--data", data, "--factors", "12", "--iterations", "3", "--promote-margin", "1")
+	key := createKey(t, data, "admin")
+	srv := &Server{Addr: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	base := "http://" + srv.Addr
+	if status, b := call(t, "PUT", base+"/v1/experiments/versions", key, `{"variants":[{"name":"current","share":0.5},{"name":"previous","share":0.5,"model":"v000009"}]}`); status != 400 || !strings.Contains(string(b), `variants[1].model`) {
+		t.Fatalf("a missing version: %d %s", status, b)
+	}
+	if status, b := call(t, "PUT", base+"/v1/experiments/versions", key, `{"variants":[{"name":"current","share":0.5},{"name":"previous","share":0.5,"model":"v000001"}]}`); status != 201 {
+		t.Fatalf("create: %d %s", status, b)
+	}
+	seen := map[string]string{}
+	for i := 1; i <= 60; i++ {
+		who := fmt.Sprintf("customer:C%05d", i)
+		status, b := call(t, "GET", base+"/v1/identities/"+who+"/recommendations?n=3", key, "")
+		var l struct {
+			recList
+			ModelVersion string `json:"model_version"`
+		}
+		if status != 200 || json.Unmarshal(b, &l) != nil {
+			t.Fatalf("recommend: %d %s", status, b)
+		}
+		want := map[string]string{"current": "v000002", "previous": "v000001"}[l.Variant]
+		if l.ModelVersion != want {
+			t.Fatalf("variant %q served model %q, want %q", l.Variant, l.ModelVersion, want)
+		}
+		if seen[l.Variant] == "" {
+			if status, b := call(t, "GET", base+"/v1/identities/"+who+"/recommendations/"+l.RecommendationID+"/explain", key, ""); status != 200 || !strings.Contains(string(b), want) {
+				t.Fatalf("explain on the %s arm: %d %s", l.Variant, status, b)
+			}
+		}
+		seen[l.Variant] = who
+	}
+	if len(seen) != 2 {
+		t.Fatalf("only variants %v were served", seen)
+	}
+}

@@ -198,6 +198,9 @@ func (x *Experiments) armFor(ctx context.Context, v engine.Variant) (*Service, e
 		}
 		l = &model.Loaded{Version: serving.Version, Trained: serving.Trained.WithBlend(*v.Blend)}
 	} else {
+		if x.Load == nil {
+			return nil, engine.Errorf(engine.CodeUnavailable, "this server cannot load model version %s for an experiment", v.Model)
+		}
 		if at, failed := x.failures[key]; failed && time.Since(at) < time.Minute {
 			return nil, engine.Errorf(engine.CodeUnavailable, "model version %s could not be loaded", v.Model)
 		}
