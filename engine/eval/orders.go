@@ -28,8 +28,8 @@ const (
 	// order, bounding what any choice among those candidates can reach.
 	QuantityCeilingModeLast = "ceiling: usual or last, in hindsight"
 	QuantityCeilingAnyPast  = "ceiling: any past quantity, in hindsight"
-	DateCadence    = "median interval"           // what prefill serves
-	DateLast       = "same cadence as last time" // last order + the last gap
+	DateCadence             = "median interval"           // what prefill serves
+	DateLast                = "same cadence as last time" // last order + the last gap
 )
 
 // Orders evaluates order quantities and dates; an order is one person's
