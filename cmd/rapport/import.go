@@ -209,6 +209,10 @@ func printSummary(w io.Writer, what string, sum importer.Summary, elapsed time.D
 			fmt.Fprintf(w, "  %10s  items left out: %s\n", commas(int64(sum.ItemsSkipped[r])), r)
 		}
 	}
+	if store.IsRedisURL(dataDir) {
+		fmt.Fprintf(w, "store     %s\n", dataDir)
+		return nil
+	}
 	fmt.Fprintf(w, "data dir  %s (%s on disk)\n", dataDir, humanBytes(size))
 	return nil
 }
