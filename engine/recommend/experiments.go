@@ -191,6 +191,12 @@ func (x *Experiments) armFor(ctx context.Context, v engine.Variant) (*Service, e
 	}
 	x.loadMu.Lock()
 	defer x.loadMu.Unlock()
+	x.mu.Lock()
+	a = x.arms[key] // another request may have built it meanwhile
+	x.mu.Unlock()
+	if a != nil && (v.Blend == nil || a.base == serving.VersionID()) {
+		return a.svc, nil
+	}
 	var l *model.Loaded
 	if v.Blend != nil {
 		if serving == nil {
