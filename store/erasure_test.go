@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,15 +52,24 @@ func containing(t *testing.T, dir string, strs ...string) map[string][]string {
 	opts := storetest.Options(t, dir)
 	u, _ := url.Parse(opts.URL)
 	ns := u.Query().Get("namespace")
-	u.RawQuery = ""
-	ro, err := redis.ParseURL(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(ro)
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: strings.Split(u.Host, ",")})
 	defer rdb.Close()
 	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "rapport:{"+ns+"}:*").Result()
+	var keys []string
+	var mu sync.Mutex
+	keysOf := func(ctx context.Context, n redis.Cmdable) error {
+		k, err := n.Keys(ctx, "rapport:{"+ns+"}:*").Result()
+		mu.Lock()
+		keys = append(keys, k...)
+		mu.Unlock()
+		return err
+	}
+	var err error
+	if c, ok := rdb.(*redis.ClusterClient); ok { // KEYS is per node
+		err = c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return keysOf(ctx, n) })
+	} else {
+		err = keysOf(ctx, rdb)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -690,19 +690,25 @@ func (db *DB) DropNamespace(ctx context.Context) error {
 	if !ok {
 		return errors.New("store: not a Redis store")
 	}
-	var cursor uint64
-	for {
-		keys, next, err := r.rdb.Scan(ctx, cursor, r.prefix+"*", 1000).Result()
-		if err != nil {
-			return err
-		}
-		if len(keys) > 0 {
-			if err := r.rdb.Del(ctx, keys...).Err(); err != nil {
+	drop := func(ctx context.Context, node redis.Cmdable) error {
+		var cursor uint64
+		for {
+			keys, next, err := node.Scan(ctx, cursor, r.prefix+"*", 1000).Result()
+			if err != nil {
 				return err
 			}
-		}
-		if cursor = next; cursor == 0 {
-			return nil
+			if len(keys) > 0 {
+				if err := node.Del(ctx, keys...).Err(); err != nil {
+					return err
+				}
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
 		}
 	}
+	if c, ok := r.rdb.(*redis.ClusterClient); ok { // SCAN is per node
+		return c.ForEachMaster(ctx, func(ctx context.Context, n *redis.Client) error { return drop(ctx, n) })
+	}
+	return drop(ctx, r.rdb)
 }
