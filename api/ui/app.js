@@ -143,8 +143,10 @@ function showModel(v, serving, row) {
 // ---- jobs ----
 
 loaders.jobs = async () => {
-  const { jobs } = await api("GET", "/v1/jobs?runs=5");
-  $("#jobs-list").replaceChildren(...jobs.map((j) => {
+  const { jobs, replica, leader } = await api("GET", "/v1/jobs?runs=5");
+  const who = replica ? el("p", { class: "muted", id: "jobs-replica" },
+    `Answered by replica ${replica}, which ${leader ? "leads and runs the schedule" : "stands by; another replica runs the schedule"}.`) : null;
+  $("#jobs-list").replaceChildren(...[who].filter(Boolean), ...jobs.map((j) => {
     const run = el("button", { "data-job": j.name }, j.running ? "Running…" : "Run now");
     run.disabled = j.running;
     run.addEventListener("click", async () => {
