@@ -58,6 +58,7 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseItem$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseConsent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParsePreferences$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzExperiment$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/importer -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzUserToken$$' -fuzztime $(FUZZTIME)
 

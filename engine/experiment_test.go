@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"testing"
@@ -70,4 +71,37 @@ func TestExperimentOverlaps(t *testing.T) {
 			t.Errorf("%+v: overlaps %v, want %v", c.b, got, c.want)
 		}
 	}
+}
+
+// FuzzExperiment checks that decoding and validating an experiment never
+// panics, and that whatever validates assigns every unit to one of its
+// variants, reports, and reads back the same from its wire form.
+func FuzzExperiment(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"ab","variants":[{"name":"a","share":0.5},{"name":"b","share":0.5,"blend":{"weight_als":8}}],"start":"2026-01-01T00:00:00Z"}`,
+		`{"name":"ab","placement":"home","variants":[{"name":"a","share":0.3},{"name":"b","share":0.7,"model":"v000002"}],"start":"2026-01-01T00:00:00Z","stop":"2026-02-01T00:00:00Z"}`,
+		`{"name":"x","variants":[{"name":"a","share":1e-300},{"name":"b","share":1}]}`, `{"variants":null}`, `[]`, "\x00",
+	} {
+		f.Add([]byte(s), "anon:visitor-1")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, unit string) {
+		var e Experiment
+		if json.Unmarshal(data, &e) != nil || len(e.Validate()) > 0 {
+			return
+		}
+		if v := e.Assign(unit); v < 0 || v >= len(e.Variants) {
+			t.Fatalf("unit %q assigned to variant %d of %d", unit, v, len(e.Variants))
+		}
+		if r := e.Report(map[string]VariantCounts{e.Variants[0].Name: {Impressions: 3, Clicks: 1}}); len(r) != len(e.Variants) {
+			t.Fatalf("report of %d variants", len(r))
+		}
+		out, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Experiment
+		if err := json.Unmarshal(out, &back); err != nil || len(back.Validate()) > 0 || back.Assign(unit) != e.Assign(unit) {
+			t.Fatalf("round trip of %s: %v %v", out, err, back.Validate())
+		}
+	})
 }
