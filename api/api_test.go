@@ -50,7 +50,7 @@ func newEnv(t *testing.T) *env {
 	gate := features.NewGate(engine.DefaultConsentPolicy())
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, Experiments: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
-		MaxBodyBytes: 1 << 20, Version: "test"}
+		MaxBodyBytes: 1 << 20, Version: "test", KeyCacheTTL: time.Second}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
 	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts}
@@ -484,5 +484,42 @@ func TestCORS(t *testing.T) {
 	}
 	if other := preflight("https://evil.example"); other.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("another origin was allowed: %v", other.Header)
+	}
+}
+
+// TestKeyRevokedElsewhereStopsWithinTheCacheTTL: a key revoked in the
+// store behind this server's back (another replica) stops working here
+// once its cached copy expires; one revoked through this server at once.
+func TestKeyRevokedElsewhereStopsWithinTheCacheTTL(t *testing.T) {
+	e := newEnv(t)
+	e.api.KeyCacheTTL = 300 * time.Millisecond
+	ts := httptest.NewServer(e.api.Handler())
+	defer ts.Close()
+	k, secret, _ := engine.NewAPIKey(engine.RoleStorefront, "elsewhere", time.Now())
+	if err := e.db.CreateKey(context.Background(), k); err != nil {
+		t.Fatal(err)
+	}
+	get := func() int {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/items/x", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get(); s != 404 {
+		t.Fatalf("before: %d", s)
+	}
+	if _, err := e.db.RevokeKey(context.Background(), k.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	for get() != 401 {
+		if time.Since(revoked) > time.Second {
+			t.Fatal("a key revoked elsewhere still works after the cache's lifetime")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

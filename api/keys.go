@@ -79,5 +79,6 @@ func (s *Server) revokeKey(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	s.keys.forget(k.ID)
 	c.PureJSON(http.StatusOK, toKeyJSON(k))
 }

@@ -109,7 +109,7 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "missing API key: send the header Authorization: Bearer <key>"))
 			return
 		}
-		k, err := s.Keys.KeyByHash(c.Request.Context(), engine.HashSecret(secret))
+		k, err := s.keys.get(c.Request.Context(), s.Keys, engine.HashSecret(secret))
 		switch {
 		case engine.ErrorCode(err) == engine.CodeNotFound:
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "unknown API key"))

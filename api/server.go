@@ -99,6 +99,10 @@ type Server struct {
 	// CORSOrigins lists the browser origins allowed to call the API
 	// ("*" for any); empty: no cross-origin access.
 	CORSOrigins []string
+	// KeyCacheTTL is how long an authenticated key is trusted without
+	// reading it again (0: read it on every request); a key revoked on
+	// another replica keeps working here for at most this long.
+	KeyCacheTTL time.Duration
 	// RateLimit is every key's rate limit in requests per second, unless
 	// the key has its own; 0: none.
 	RateLimit float64
@@ -110,6 +114,7 @@ type Server struct {
 
 	draining atomic.Bool
 	limits   limiter
+	keys     keyCache
 }
 
 // Drain makes /readyz answer 503 so load balancers stop sending traffic
@@ -124,6 +129,7 @@ func (s *Server) Handler() http.Handler {
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	s.keys.ttl = s.KeyCacheTTL
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.ContextWithFallback = true

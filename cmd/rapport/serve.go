@@ -133,7 +133,7 @@ func (s *Server) Open() error {
 	}
 	metrics := api.NewMetrics(func() string { return p.serving.Load().VersionID() }, svc)
 	s.jobs.Finished = metrics.JobFinished
-	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: recommender, Experiments: rec, Dashboard: true,
+	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: recommender, Experiments: rec, Dashboard: true, KeyCacheTTL: time.Second,
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
