@@ -226,9 +226,8 @@ func curve(lists [][]int32, cases Cases, k int) []CurvePoint {
 	return out
 }
 
-// popularityRank returns each item's place (0 = most people) among the
-// items anyone had in training, and how many such items there are.
-func popularityRank(train *model.Dataset) ([]int, int) {
+// itemPeople counts, per item, the people who had it in training.
+func itemPeople(train *model.Dataset) []int {
 	people := make([]int, train.NumItems())
 	seen := map[int32]bool{}
 	for _, h := range train.Hist {
@@ -240,6 +239,13 @@ func popularityRank(train *model.Dataset) ([]int, int) {
 			}
 		}
 	}
+	return people
+}
+
+// popularityRank returns each item's place (0 = most people) among the
+// items anyone had in training, and how many such items there are.
+func popularityRank(train *model.Dataset) ([]int, int) {
+	people := itemPeople(train)
 	order := make([]int, 0, len(people))
 	for i, n := range people {
 		if n > 0 {
@@ -294,18 +300,8 @@ func RelevantDeciles(s Split, cases Cases) []float64 {
 
 // catalogStats computes coverage and novelty over all lists.
 func catalogStats(train *model.Dataset, lists [][]int32) (coverage, novelty float64) {
-	people := make([]int, train.NumItems())
-	seen := map[int32]bool{}
+	people := itemPeople(train)
 	catalog := 0
-	for _, h := range train.Hist {
-		clear(seen)
-		for _, in := range h {
-			if !seen[in.Item] {
-				seen[in.Item] = true
-				people[in.Item]++
-			}
-		}
-	}
 	for _, n := range people {
 		if n > 0 {
 			catalog++
