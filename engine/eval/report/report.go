@@ -131,24 +131,43 @@ func line(p *plot.Plot, i int, name string, pts plotter.XYs, dashed bool) error 
 	return nil
 }
 
-func curves(rs []eval.Result, metric string, value func(eval.CurvePoint) float64) (*plot.Plot, error) {
-	p := newPlot("", "k (list length)", metric)
-	any := false
+// perModel draws one line per model from the points each result gives
+// (none: the model is left out); false when no model gave any.
+func perModel(p *plot.Plot, rs []eval.Result, points func(eval.Result) plotter.XYs) (bool, error) {
+	drawn := false
 	for i, r := range rs {
-		if len(r.Curve) == 0 {
+		pts := points(r)
+		if len(pts) == 0 {
 			continue
 		}
+		if err := line(p, i, r.Model, pts, false); err != nil {
+			return false, err
+		}
+		drawn = true
+	}
+	return drawn, nil
+}
+
+// numbered places values at x = 1, 2, …
+func numbered(vs []float64) plotter.XYs {
+	pts := make(plotter.XYs, len(vs))
+	for i, v := range vs {
+		pts[i] = plotter.XY{X: float64(i + 1), Y: v}
+	}
+	return pts
+}
+
+func curves(rs []eval.Result, metric string, value func(eval.CurvePoint) float64) (*plot.Plot, error) {
+	p := newPlot("", "k (list length)", metric)
+	drawn, err := perModel(p, rs, func(r eval.Result) plotter.XYs {
 		pts := make(plotter.XYs, len(r.Curve))
 		for j, c := range r.Curve {
 			pts[j] = plotter.XY{X: float64(c.K), Y: value(c)}
 		}
-		if err := line(p, i, r.Model, pts, false); err != nil {
-			return nil, err
-		}
-		any = true
-	}
-	if !any {
-		return nil, nil
+		return pts
+	})
+	if err != nil || !drawn {
+		return nil, err
 	}
 	p.Y.Min = 0
 	return p, nil
@@ -180,21 +199,12 @@ func coverage(rs []eval.Result) (*plot.Plot, error) {
 
 func popularity(rs []eval.Result, relevant []float64) (*plot.Plot, error) {
 	p := newPlot("", "popularity tenth of the catalog (1 = most popular)", "share of slots")
-	any := false
-	for i, r := range rs {
-		if len(r.PopularityDeciles) == 0 {
-			continue
-		}
-		if err := line(p, i, r.Model, deciles(r.PopularityDeciles), false); err != nil {
-			return nil, err
-		}
-		any = true
-	}
-	if !any {
-		return nil, nil
+	drawn, err := perModel(p, rs, func(r eval.Result) plotter.XYs { return numbered(r.PopularityDeciles) })
+	if err != nil || !drawn {
+		return nil, err
 	}
 	if len(relevant) > 0 {
-		if err := line(p, len(rs), "held-out purchases", deciles(relevant), true); err != nil {
+		if err := line(p, len(rs), "held-out purchases", numbered(relevant), true); err != nil {
 			return nil, err
 		}
 	}
@@ -202,32 +212,11 @@ func popularity(rs []eval.Result, relevant []float64) (*plot.Plot, error) {
 	return p, nil
 }
 
-func deciles(d []float64) plotter.XYs {
-	pts := make(plotter.XYs, len(d))
-	for i, v := range d {
-		pts[i] = plotter.XY{X: float64(i + 1), Y: v}
-	}
-	return pts
-}
-
 func losses(rs []eval.Result) (*plot.Plot, error) {
 	p := newPlot("", "iteration", "loss")
-	any := false
-	for i, r := range rs {
-		if len(r.Loss) == 0 {
-			continue
-		}
-		pts := make(plotter.XYs, len(r.Loss))
-		for j, v := range r.Loss {
-			pts[j] = plotter.XY{X: float64(j + 1), Y: v}
-		}
-		if err := line(p, i, r.Model, pts, false); err != nil {
-			return nil, err
-		}
-		any = true
-	}
-	if !any {
-		return nil, nil
+	drawn, err := perModel(p, rs, func(r eval.Result) plotter.XYs { return numbered(r.Loss) })
+	if err != nil || !drawn {
+		return nil, err
 	}
 	return p, nil
 }
