@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -48,13 +47,7 @@ func TestExperimentSimulation(t *testing.T) {
 	rapport(t, "demo", "--data", data, "--customers", "200", "--items", "300")
 	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "3")
 	key := createKey(t, data, "admin")
-	open := func() (*Server, string) {
-		srv := &Server{Addr: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}}
-		if err := srv.Open(); err != nil {
-			t.Fatal(err)
-		}
-		return srv, "http://" + srv.Addr
-	}
+	open := func() (*Server, string) { return openServer(t, data, jobs.Off) }
 	srv, base := open()
 	defer func() { srv.Close(context.Background()) }()
 
@@ -214,12 +207,8 @@ func TestExperimentModelVariant(t *testing.T) {
 	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "3")
 	rapport(t, "train", "--data", data, "--factors", "12", "--iterations", "3", "--promote-margin", "1")
 	key := createKey(t, data, "admin")
-	srv := &Server{Addr: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{jobs.Off, jobs.Off, jobs.Off, jobs.Off}}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
+	srv, base := openServer(t, data, jobs.Off)
 	defer srv.Close(context.Background())
-	base := "http://" + srv.Addr
 	if status, b := call(t, "PUT", base+"/v1/experiments/versions", key, `{"variants":[{"name":"current","share":0.5},{"name":"previous","share":0.5,"model":"v000009"}]}`); status != 400 || !strings.Contains(string(b), `variants[1].model`) {
 		t.Fatalf("a missing version: %d %s", status, b)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"rapport/jobs"
 )
 
 var binary string
@@ -62,6 +65,17 @@ type serverProcess struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
+}
+
+// openServer opens rapport serve in this process on data, with the merge
+// job on the given schedule and the other jobs off; the caller closes it.
+func openServer(t *testing.T, data, mergeSchedule string) (*Server, string) {
+	t.Helper()
+	srv := &Server{Addr: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{mergeSchedule, jobs.Off, jobs.Off, jobs.Off}}
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	return srv, "http://" + srv.Addr
 }
 
 // startServer starts rapport serve on data with jobs off; extra flags

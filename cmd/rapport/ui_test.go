@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"rapport/jobs"
 )
 
 // chromium finds the browser for the dashboard tests. CI sets
@@ -61,12 +58,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "3")
 	dataKey := createKey(t, data, "data")
 	storefront := createKey(t, data, "storefront")
-	srv := &Server{Addr: "127.0.0.1:0", DataDir: data, Logger: slog.New(slog.DiscardHandler), Schedules: Schedules{"@every 1h", jobs.Off, jobs.Off, jobs.Off}}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
+	srv, base := openServer(t, data, "@every 1h")
 	defer srv.Close(context.Background())
-	base := "http://" + srv.Addr
 
 	// An experiment with some traffic and feedback, for its chart.
 	design := `{"variants":[{"name":"control","share":0.5},{"name":"als-heavy","share":0.5,"blend":{"weight_als":12}}]}`
