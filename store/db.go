@@ -43,6 +43,21 @@ func DefaultOptions(dir string) Options {
 	return Options{Dir: dir, SyncWrites: true, MemTableSize: 128 << 20}
 }
 
+// ForBulkLoad adjusts o for a process that loads data in bulk through a
+// Loader, which fsyncs once at the end (imports, the demo): no fsync per
+// write, and a 16 MiB memtable. With the server's 128 MiB memtable a whole
+// import lands in one large skiplist (slower to insert into, cache miss by
+// cache miss) that Badger then flushes on close, on the import's critical
+// path; at 16 MiB the flushes overlap the load. The Online Retail import
+// ran at ~110k rows/s against ~92k (64 MiB: ~105k, 8 MiB: ~110k). A bulk
+// loader's own transactions are small, so the lower cap on a transaction's
+// size (15% of a memtable) does not bind.
+func (o Options) ForBulkLoad() Options {
+	o.SyncWrites = false
+	o.MemTableSize = 16 << 20
+	return o
+}
+
 // DB is Rapport's Badger store. It is safe for concurrent use.
 type DB struct {
 	kv          kv

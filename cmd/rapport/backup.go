@@ -41,7 +41,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		err = backupOnline(ctx, *target, *key, tmp)
 	} else {
 		var db *store.DB
-		if db, err = openStore(g, true); err == nil {
+		if db, err = openStore(g, false); err == nil {
 			_, err = db.Backup(ctx, tmp)
 			if cerr := db.Close(); err == nil {
 				err = cerr

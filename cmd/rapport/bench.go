@@ -336,7 +336,7 @@ func runBenchAliases(ctx context.Context, args []string, stdout, stderr io.Write
 	} else if len(rest) > 0 {
 		return usagef("bench aliases takes no arguments")
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ func runBenchServe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	noStore := ""
 	g := &globals{data: &dir, store: &noStore}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

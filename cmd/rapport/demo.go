@@ -26,7 +26,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *customers < 0 || *items < 0 {
 		return usagef("--customers and --items must not be negative")
 	}
-	db, err := openStore(g, false)
+	db, err := openStore(g, true)
 	if err != nil {
 		return err
 	}

@@ -221,7 +221,7 @@ func datasetFromFile(ctx context.Context, path string, opts importer.Options, st
 }
 
 func datasetFromStore(ctx context.Context, g *globals) (*model.Dataset, error) {
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return nil, err
 	}

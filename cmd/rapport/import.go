@@ -68,7 +68,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return importer.Consents(ctx, r, w.(importer.ConsentWriter), opts)
 		}
 	}
-	db, err := openStore(g, false) // first, so a running server is reported before any work
+	db, err := openStore(g, true) // first, so a running server is reported before any work
 	if err != nil {
 		return err
 	}

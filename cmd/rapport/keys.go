@@ -27,13 +27,15 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // openStore opens the data directory for a command-line tool. Bulk writers
-// (import, demo) pass sync=false: their Loader fsyncs once at the end.
-func openStore(g *globals, sync bool) (*store.DB, error) {
+// (import, demo) pass bulk=true: their Loader fsyncs once at the end.
+func openStore(g *globals, bulk bool) (*store.DB, error) {
 	opts, err := g.storeOptions()
 	if err != nil {
 		return nil, err
 	}
-	opts.SyncWrites = sync
+	if bulk {
+		opts = opts.ForBulkLoad()
+	}
 	return store.Open(opts)
 }
 
@@ -64,7 +66,7 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return usagef("%s", engine.ErrorMessage(err))
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}
@@ -105,7 +107,7 @@ func keysList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if len(rest) > 0 {
 		return usagef("keys list takes no arguments")
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}
@@ -136,7 +138,7 @@ func keysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(rest) != 1 {
 		return usagef("keys revoke takes one key id (see rapport keys list)")
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func runRecommend(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *n < 1 || *n > 100 {
 		return usagef("--n must be 1 to 100")
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case sub == "rollback" && len(rest) > 1:
 		return usagef("models rollback takes at most one VERSION")
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usagef("%v", err)
 	}
-	db, err := openStore(g, true)
+	db, err := openStore(g, false)
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *reset {
-		db, err := openStore(g, true)
+		db, err := openStore(g, false)
 		if err != nil {
 			return err
 		}
@@ -171,7 +171,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		db, err := openStore(g, true)
+		db, err := openStore(g, false)
 		if err != nil {
 			return err
 		}
