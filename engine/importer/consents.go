@@ -34,16 +34,16 @@ func Consents(ctx context.Context, r io.Reader, w ConsentWriter, opts Options) (
 	if err != nil {
 		return Summary{}, err
 	}
-	for _, f := range []string{"identity", "purpose", "granted"} {
+	for _, f := range []field{fIdentity, fPurpose, fGranted} {
 		if !cols.has(f) {
 			return Summary{}, fmt.Errorf("no %s column: pass --map %s=COLUMN", f, f)
 		}
 	}
 	ru := newRun(opts)
-	seen := map[uint64]uint32{}
+	ids := rowIDs{}
 	err = ru.each(ctx, rr, func(rw row) (*rejection, error) {
 		f := rw.fields
-		identity := cols.get(f, "identity")
+		identity := cols.get(f, fIdentity)
 		if opts.IdentityKind != "" && identity != "" && !strings.Contains(identity, ":") {
 			identity = opts.IdentityKind + ":" + identity
 		}
@@ -51,27 +51,27 @@ func Consents(ctx context.Context, r io.Reader, w ConsentWriter, opts Options) (
 		if err != nil {
 			return reject("invalid identity", "identity %q: %v", identity, err), nil
 		}
-		purpose, err := engine.ParsePurpose(cols.get(f, "purpose"))
+		purpose, err := engine.ParsePurpose(cols.get(f, fPurpose))
 		if err != nil {
 			return reject("invalid purpose", "purpose %v", err), nil
 		}
-		c := engine.Consent{Purpose: purpose, Source: cols.get(f, "source"), PolicyVersion: cols.get(f, "policy_version"), Time: opts.Now.UTC(), Alias: a}
+		c := engine.Consent{Purpose: purpose, Source: cols.get(f, fSource), PolicyVersion: cols.get(f, fPolicyVersion), Time: opts.Now.UTC(), Alias: a}
 		if c.Source == "" {
 			c.Source = opts.Source
 		}
 		if c.Source == "" {
 			c.Source = "import"
 		}
-		if c.Granted, err = parseGranted(cols.get(f, "granted")); err != nil {
+		if c.Granted, err = parseGranted(cols.get(f, fGranted)); err != nil {
 			return reject("invalid granted", "granted %v", err), nil
 		}
 		for _, t := range []struct {
-			field string
+			field field
 			dst   *time.Time
-		}{{"time", &c.Time}, {"expires", &c.Expires}} {
+		}{{fTime, &c.Time}, {fExpires, &c.Expires}} {
 			if v := cols.get(f, t.field); v != "" {
 				if *t.dst, err = parseTime(v, opts.TimeLayout); err != nil {
-					return reject("invalid "+t.field, "%s %v", t.field, err), nil
+					return reject("invalid "+t.field.String(), "%s %v", t.field, err), nil
 				}
 			}
 		}
@@ -80,11 +80,9 @@ func Consents(ctx context.Context, r io.Reader, w ConsentWriter, opts Options) (
 		}
 		h := uint64(fnvOffset)
 		for _, v := range f {
-			h = fnvAdd(fnvAdd(h, []byte(v)), []byte{0x1f})
+			h = fnvField(h, v)
 		}
-		n := seen[h]
-		seen[h] = n + 1
-		err = w.AddConsent(a, c, fnvAdd(h, []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}))
+		err = w.AddConsent(a, c, ids.next(h))
 		if rej := skipped(err); rej != nil {
 			return rej, nil
 		}

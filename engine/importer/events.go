@@ -31,7 +31,7 @@ func Events(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, 
 	if err != nil {
 		return Summary{}, err
 	}
-	im := &eventImport{run: newRun(opts), w: w, preset: p, seen: map[uint64]uint32{}, catalog: map[string]*engine.Item{}}
+	im := &eventImport{run: newRun(opts), w: w, preset: p, ids: rowIDs{}, catalog: map[string]*engine.Item{}}
 	if rawNDJSON {
 		err = im.each(ctx, rr, im.rawRow)
 	} else {
@@ -41,7 +41,7 @@ func Events(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, 
 		if err := im.checkColumns(); err != nil {
 			return Summary{}, err
 		}
-		im.catalogCols = im.cols.has("title") || im.cols.has("category") || im.cols.has("brand")
+		im.catalogCols = im.cols.has(fTitle) || im.cols.has(fCategory) || im.cols.has(fBrand)
 		im.header = map[string]int{}
 		for i, h := range rr.header() {
 			im.header[h] = i
@@ -64,7 +64,7 @@ type eventImport struct {
 	w           Writer
 	cols        columns
 	preset      *preset
-	seen        map[uint64]uint32 // row hash → occurrences so far
+	ids         rowIDs
 	catalog     map[string]*engine.Item
 	catalogCols bool
 	header      map[string]int  // column name → index, for presets
@@ -73,11 +73,11 @@ type eventImport struct {
 
 func (im *eventImport) checkColumns() error {
 	switch {
-	case !im.cols.has("identity"):
+	case !im.cols.has(fIdentity):
 		return fmt.Errorf("no identity column: pass --map identity=COLUMN")
-	case !im.cols.has("time"):
+	case !im.cols.has(fTime):
 		return fmt.Errorf("no time column: pass --map time=COLUMN (and --time-layout if it is not RFC 3339)")
-	case !im.cols.has("type") && im.opts.Type == "":
+	case !im.cols.has(fType) && im.opts.Type == "":
 		return fmt.Errorf("no type column: pass --map type=COLUMN or --type TYPE")
 	case im.opts.Type != "" && !im.opts.Type.Valid():
 		return fmt.Errorf("--type %q is not an event type", im.opts.Type)
@@ -91,7 +91,7 @@ func (im *eventImport) rawRow(r row) (*rejection, error) {
 	if len(errs) > 0 {
 		return fieldReject(errs), nil
 	}
-	return im.add(&ev, im.rowID(ev.ClientID, [][]byte{r.raw}))
+	return im.add(&ev, im.rowID(ev.ClientID, fnvField(fnvOffset, r.raw)))
 }
 
 // mappedRow imports a CSV/TSV row or a flattened NDJSON object via columns.
@@ -104,18 +104,18 @@ func (im *eventImport) mappedRow(r row) (*rejection, error) {
 		return fieldReject(errs), nil
 	}
 	var org engine.OrgID
-	if v := im.cols.get(r.fields, "org"); v != "" {
+	if v := im.cols.get(r.fields, fOrg); v != "" {
 		id, err := engine.ParseOrgID(v)
 		if err != nil {
 			return reject("invalid org", "org %v", err), nil
 		}
 		org = id
 	}
-	fields := make([][]byte, len(r.fields))
-	for i, f := range r.fields {
-		fields[i] = []byte(f)
+	content := uint64(fnvOffset)
+	for _, f := range r.fields {
+		content = fnvField(content, f)
 	}
-	rej, err := im.add(&ev, im.rowID(ev.ClientID, fields))
+	rej, err := im.add(&ev, im.rowID(ev.ClientID, content))
 	if rej == nil && err == nil && im.catalogCols {
 		im.remember(&ev, r.fields)
 	}
@@ -165,37 +165,37 @@ func (im *eventImport) add(ev *engine.Event, id uint64) (*rejection, error) {
 func (im *eventImport) convert(f []string) (engine.Event, *rejection) {
 	c, o := im.cols, im.opts
 	ev := engine.Event{
-		ClientID: c.get(f, "id"), Item: c.get(f, "item"), Target: c.get(f, "target"),
-		Type: o.Type, Currency: o.Currency, Source: o.Source, Region: c.get(f, "region"), Quantity: 1,
+		ClientID: c.get(f, fID), Item: c.get(f, fItem), Target: c.get(f, fTarget),
+		Type: o.Type, Currency: o.Currency, Source: o.Source, Region: c.get(f, fRegion), Quantity: 1,
 	}
-	if c.has("type") {
-		ev.Type = engine.EventType(strings.ToLower(c.get(f, "type")))
+	if c.has(fType) {
+		ev.Type = engine.EventType(strings.ToLower(c.get(f, fType)))
 	}
-	if c.has("currency") {
-		if v := c.get(f, "currency"); v != "" {
+	if c.has(fCurrency) {
+		if v := c.get(f, fCurrency); v != "" {
 			ev.Currency = strings.ToUpper(v)
 		}
 	}
-	if c.has("source") {
-		if v := c.get(f, "source"); v != "" {
+	if c.has(fSource) {
+		if v := c.get(f, fSource); v != "" {
 			ev.Source = v
 		}
 	}
 	var err error
-	if ev.Time, err = parseTime(c.get(f, "time"), o.TimeLayout); err != nil {
+	if ev.Time, err = parseTime(c.get(f, fTime), o.TimeLayout); err != nil {
 		return ev, reject("invalid time", "time %v", err)
 	}
 	for _, num := range []struct {
-		field string
+		field field
 		dst   *float64
-	}{{"quantity", &ev.Quantity}, {"price", &ev.Price}, {"weight", &ev.Weight}} {
+	}{{fQuantity, &ev.Quantity}, {fPrice, &ev.Price}, {fWeight, &ev.Weight}} {
 		v := c.get(f, num.field)
 		if v == "" {
 			continue
 		}
 		x, err := strconv.ParseFloat(v, 64)
 		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-			return ev, reject("invalid "+num.field, "%s %q is not a number", num.field, v)
+			return ev, reject("invalid "+num.field.String(), "%s %q is not a number", num.field, v)
 		}
 		*num.dst = x
 	}
@@ -203,7 +203,7 @@ func (im *eventImport) convert(f []string) (engine.Event, *rejection) {
 	if ev.Quantity < 0 && ev.Type == engine.EventPurchase {
 		ev.Type, ev.Quantity = engine.EventReturn, -ev.Quantity
 	}
-	identity := c.get(f, "identity")
+	identity := c.get(f, fIdentity)
 	if im.preset != nil {
 		col := func(name string) string {
 			if i, ok := im.header[name]; ok && i < len(f) {
@@ -226,7 +226,7 @@ func (im *eventImport) convert(f []string) (engine.Event, *rejection) {
 	}
 	// A friend is another person: their alias, normalised like the
 	// identity's, is the signal's target.
-	if friend := c.get(f, "friend"); friend != "" {
+	if friend := c.get(f, fFriend); friend != "" {
 		if ev.Target != "" {
 			return ev, reject("friend and target", "a signal is about a person (friend) or a thing (target), not both")
 		}
@@ -276,35 +276,44 @@ func parseTime(v, layout string) (time.Time, error) {
 }
 
 // rowID derives an event id: from the client id when there is one, else
-// from the row's content and the number of identical rows before it.
-func (im *eventImport) rowID(clientID string, fields [][]byte) uint64 {
+// from the row's content hash.
+func (im *eventImport) rowID(clientID string, content uint64) uint64 {
 	if clientID != "" {
-		return fnv64([]byte("id\x00" + clientID))
+		return fnvAdd(fnvAdd(fnvOffset, "id\x00"), clientID)
 	}
-	h := uint64(fnvOffset)
-	for _, f := range fields {
-		h = fnvAdd(h, f)
-		h = fnvAdd(h, []byte{0x1f})
-	}
-	n := im.seen[h]
-	im.seen[h] = n + 1
-	return fnvAdd(h, []byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)})
+	return im.ids.next(content)
 }
 
+// rowIDs numbers rows by content: a row's id is the hash of its content
+// (fnvField over its fields) and the number of identical rows before it,
+// so importing the same file again writes the same keys.
+type rowIDs map[uint64]uint32
+
+func (ids rowIDs) next(content uint64) uint64 {
+	n := ids[content]
+	ids[content] = n + 1
+	return fnvAdd(content, string([]byte{byte(n), byte(n >> 8), byte(n >> 16), byte(n >> 24)}))
+}
+
+// FNV-1a, 64 bits. Event ids depend on it: changing how a row hashes would
+// make a re-import of the same file write its events again under new keys.
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
 )
 
-func fnvAdd(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
+func fnvAdd[T string | []byte](h uint64, b T) uint64 {
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
 		h *= fnvPrime
 	}
 	return h
 }
 
-func fnv64(b []byte) uint64 { return fnvAdd(fnvOffset, b) }
+// fnvField adds one field of a row and the unit separator after it.
+func fnvField[T string | []byte](h uint64, b T) uint64 {
+	return fnvAdd(fnvAdd(h, b), "\x1f")
+}
 
 // remember updates the catalog entry of an imported event's item.
 func (im *eventImport) remember(ev *engine.Event, f []string) {
@@ -317,9 +326,9 @@ func (im *eventImport) remember(ev *engine.Event, f []string) {
 		im.catalog[ev.Item] = it
 	}
 	for _, col := range []struct {
-		field string
+		field field
 		dst   *string
-	}{{"title", &it.Title}, {"category", &it.Category}, {"brand", &it.Brand}} {
+	}{{fTitle, &it.Title}, {fCategory, &it.Category}, {fBrand, &it.Brand}} {
 		if v := im.cols.get(f, col.field); v != "" {
 			*col.dst = v
 		}

@@ -47,24 +47,24 @@ func Items(ctx context.Context, r io.Reader, w Writer, opts Options) (Summary, e
 	if err != nil {
 		return Summary{}, err
 	}
-	if !cols.has("id") {
+	if !cols.has(fID) {
 		return Summary{}, fmt.Errorf("no id column: pass --map id=COLUMN")
 	}
 	err = ru.each(ctx, rr, func(r row) (*rejection, error) {
 		f := r.fields
-		it := engine.Item{ID: cols.get(f, "id"), Title: cols.get(f, "title"), Category: cols.get(f, "category"),
-			Brand: cols.get(f, "brand"), Currency: strings.ToUpper(cols.get(f, "currency")), Available: true}
+		it := engine.Item{ID: cols.get(f, fID), Title: cols.get(f, fTitle), Category: cols.get(f, fCategory),
+			Brand: cols.get(f, fBrand), Currency: strings.ToUpper(cols.get(f, fCurrency)), Available: true}
 		if it.Currency == "" {
 			it.Currency = opts.Currency
 		}
-		if v := cols.get(f, "price"); v != "" {
+		if v := cols.get(f, fPrice); v != "" {
 			p, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				return reject("invalid price", "price %q is not a number", v), nil
 			}
 			it.Price = p
 		}
-		if v := cols.get(f, "available"); v != "" {
+		if v := cols.get(f, fAvailable); v != "" {
 			b, err := parseBool(v)
 			if err != nil {
 				return reject("invalid available", "available %q is not true or false", v), nil

@@ -45,9 +45,49 @@ func ParseMap(s string, allowed []string) (map[string]string, error) {
 	return m, nil
 }
 
-// columns maps each field to its column index (-1 when absent): an explicit
-// --map entry must name a header column; other fields are found by name.
-type columns map[string]int
+// field is one mappable field, across every kind of import; columns holds
+// a column index per field, so reading a row costs no map lookups.
+type field uint8
+
+const (
+	fID field = iota
+	fIdentity
+	fItem
+	fTime
+	fQuantity
+	fPrice
+	fCurrency
+	fType
+	fRegion
+	fSource
+	fWeight
+	fTarget
+	fFriend
+	fOrg
+	fTitle
+	fCategory
+	fBrand
+	fAvailable
+	fPurpose
+	fGranted
+	fExpires
+	fPolicyVersion
+	numFields
+)
+
+var fieldNames = [numFields]string{
+	fID: "id", fIdentity: "identity", fItem: "item", fTime: "time", fQuantity: "quantity", fPrice: "price",
+	fCurrency: "currency", fType: "type", fRegion: "region", fSource: "source", fWeight: "weight",
+	fTarget: "target", fFriend: "friend", fOrg: "org", fTitle: "title", fCategory: "category", fBrand: "brand",
+	fAvailable: "available", fPurpose: "purpose", fGranted: "granted", fExpires: "expires", fPolicyVersion: "policy_version",
+}
+
+func (f field) String() string { return fieldNames[f] }
+
+// columns maps each field to its column index (-1 when absent or not a
+// field of this import): an explicit --map entry must name a header
+// column; other fields are found by name.
+type columns [numFields]int
 
 func resolveColumns(header []string, explicit map[string]string, fields []string) (columns, error) {
 	pos := make(map[string]int, len(header))
@@ -56,25 +96,31 @@ func resolveColumns(header []string, explicit map[string]string, fields []string
 		pos[h] = i
 		lower[strings.ToLower(h)] = i
 	}
-	cols := columns{}
-	for _, f := range fields {
-		cols[f] = -1
-		if name, ok := explicit[f]; ok {
-			i, found := pos[name]
+	var cols columns
+	for i := range cols {
+		cols[i] = -1
+	}
+	for _, name := range fields {
+		f := slices.Index(fieldNames[:], name)
+		if f < 0 {
+			panic("importer: no field " + name) // a programming error: the field lists are constants
+		}
+		if col, ok := explicit[name]; ok {
+			i, found := pos[col]
 			if !found {
-				i, found = lower[strings.ToLower(name)]
+				i, found = lower[strings.ToLower(col)]
 			}
 			if !found {
 				h := append([]string(nil), header...)
 				sort.Strings(h)
-				return nil, fmt.Errorf("--map %s=%s: the file has no column %q (columns: %s)", f, name, name, strings.Join(h, ", "))
+				return cols, fmt.Errorf("--map %s=%s: the file has no column %q (columns: %s)", name, col, col, strings.Join(h, ", "))
 			}
 			cols[f] = i
 			continue
 		}
-		names := synonyms[f]
+		names := synonyms[name]
 		if names == nil {
-			names = []string{f}
+			names = []string{name}
 		}
 		for _, n := range names {
 			if i, ok := lower[n]; ok {
@@ -86,13 +132,13 @@ func resolveColumns(header []string, explicit map[string]string, fields []string
 	return cols, nil
 }
 
-// get returns the trimmed value of field in fields, or "" if unmapped.
-func (c columns) get(fields []string, field string) string {
-	i := c[field]
+// get returns the trimmed value of field f in fields, or "" if unmapped.
+func (c *columns) get(fields []string, f field) string {
+	i := c[f]
 	if i < 0 || i >= len(fields) {
 		return ""
 	}
 	return strings.TrimSpace(fields[i])
 }
 
-func (c columns) has(field string) bool { return c[field] >= 0 }
+func (c *columns) has(f field) bool { return c[f] >= 0 }
