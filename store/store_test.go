@@ -190,6 +190,28 @@ func TestLoaderIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestLoaderReportsWriteErrors: the Loader writes on a goroutine of its
+// own; a failure there comes back from a later call or from Close, and
+// neither hangs nor panics.
+func TestLoaderReportsWriteErrors(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	l := db.NewLoader()
+	db.Close() // every write the loader tries now fails
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var addErr error
+	for i := 0; i < 10_000 && addErr == nil; i++ {
+		ev := event(t, fmt.Sprintf("customer:%d", i), "purchase", "a", "", t0)
+		_, addErr = l.AddEvent(&ev, uint64(i))
+	}
+	closeErr := l.Close()
+	if closeErr == nil {
+		t.Fatalf("Close after failed writes: no error (AddEvent: %v)", addErr)
+	}
+	if addErr != nil && addErr.Error() != closeErr.Error() {
+		t.Fatalf("AddEvent said %v, Close %v", addErr, closeErr)
+	}
+}
+
 func TestOpenLocked(t *testing.T) {
 	if storetest.Redis() {
 		t.Skip("a directory lock is Badger's; Redis takes many processes by design")
