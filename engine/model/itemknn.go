@@ -76,6 +76,7 @@ func (m *ItemKNN) Fit(ctx context.Context, d *Dataset, now int64) error {
 	for _, w := range userW {
 		total += w
 	}
+	sim := m.similarityFunc(count, total)
 	m.nbrs = make([][]Scored, nItems)
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
@@ -103,21 +104,12 @@ func (m *ItemKNN) Fit(ctx context.Context, d *Dataset, now int64) error {
 						co[j] += userW[u]
 					}
 				}
-				sims := make([]Scored, 0, len(touched))
+				best := newBounded(m.Neighbours)
 				for _, j := range touched {
-					sims = append(sims, Scored{j, m.similarity(co[j], count[i], count[j], total)})
+					best.offer(Scored{j, sim(co[j], i, int(j))})
 					co[j] = 0
 				}
-				slices.SortFunc(sims, func(a, b Scored) int {
-					if better(a, b) {
-						return -1
-					}
-					return 1
-				})
-				if len(sims) > m.Neighbours {
-					sims = slices.Clip(sims[:m.Neighbours])
-				}
-				m.nbrs[i] = sims
+				m.nbrs[i] = slices.Clip(best.sorted())
 			}
 		}(w)
 	}
@@ -130,39 +122,40 @@ func (m *ItemKNN) Fit(ctx context.Context, d *Dataset, now int64) error {
 	return nil
 }
 
-func (m *ItemKNN) similarity(cij, ni, nj, n float64) float64 {
+// similarityFunc returns the similarity of items i and j from their
+// co-occurrence weight cij, given each item's weight (count) and the total.
+func (m *ItemKNN) similarityFunc(count []float64, total float64) func(cij float64, i, j int) float64 {
 	switch m.sim() {
 	case Jaccard:
-		return cij / (ni + nj - cij)
+		return func(cij float64, i, j int) float64 { return cij / (count[i] + count[j] - cij) }
 	case LLR:
-		return llr(cij, ni-cij, nj-cij, n-ni-nj+cij)
-	}
-	return cij / math.Sqrt(ni*nj)
-}
-
-// llr is Dunning's log-likelihood ratio for a 2×2 contingency table.
-func llr(k11, k12, k21, k22 float64) float64 {
-	xlogx := func(x float64) float64 {
-		if x <= 0 {
+		// Dunning's log-likelihood ratio of the 2×2 table k11 = c_ij,
+		// k12 = n_i − c_ij, k21 = n_j − c_ij, k22 = N − n_i − n_j + c_ij:
+		// 2 (H(rows) + H(columns) − H(cells)) with H(k…) = xlogx(Σk) −
+		// Σ xlogx(k). The row and column terms depend on one item each, so
+		// they are computed once per item and a pair costs four logarithms.
+		margin := make([]float64, len(count))
+		for i, n := range count {
+			margin[i] = xlogx(n) + xlogx(total-n)
+		}
+		xlogxN := xlogx(total)
+		return func(cij float64, i, j int) float64 {
+			ni, nj := count[i], count[j]
+			cells := xlogx(cij) + xlogx(ni-cij) + xlogx(nj-cij) + xlogx(total-ni-nj+cij)
+			if v := 2 * (xlogxN - margin[i] - margin[j] + cells); v > 0 {
+				return v
+			}
 			return 0
 		}
-		return x * math.Log(x)
 	}
-	entropy := func(xs ...float64) float64 {
-		var sum, s float64
-		for _, x := range xs {
-			s += xlogx(x)
-			sum += x
-		}
-		return xlogx(sum) - s
-	}
-	row := entropy(k11+k12, k21+k22)
-	col := entropy(k11+k21, k12+k22)
-	mat := entropy(k11, k12, k21, k22)
-	if row+col < mat {
+	return func(cij float64, i, j int) float64 { return cij / math.Sqrt(count[i]*count[j]) }
+}
+
+func xlogx(x float64) float64 {
+	if x <= 0 {
 		return 0
 	}
-	return 2 * (row + col - mat)
+	return x * math.Log(x)
 }
 
 func (m *ItemKNN) Score(p *Profile, scores []float64) {

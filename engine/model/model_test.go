@@ -117,3 +117,40 @@ func TestTopN(t *testing.T) {
 		t.Fatalf("TopN = %v, want %v", got, want)
 	}
 }
+
+// TestSimilarities checks each similarity against its textbook form; LLR
+// against the G statistic 2 Σ O ln(O/E) of the 2×2 table, which is the
+// same quantity computed another way.
+func TestSimilarities(t *testing.T) {
+	gstat := func(k11, k12, k21, k22 float64) float64 {
+		n := k11 + k12 + k21 + k22
+		cells := [2][2]float64{{k11, k12}, {k21, k22}}
+		rows := [2]float64{k11 + k12, k21 + k22}
+		cols := [2]float64{k11 + k21, k12 + k22}
+		var g float64
+		for r := range 2 {
+			for c := range 2 {
+				if o := cells[r][c]; o > 0 {
+					g += o * math.Log(o*n/(rows[r]*cols[c]))
+				}
+			}
+		}
+		return 2 * g
+	}
+	for _, tc := range []struct{ cij, ni, nj, n float64 }{
+		{10, 20, 30, 1000}, {1, 1, 1, 5000}, {3.5, 7.25, 4, 120.5}, {5, 5, 5, 5}, {700, 900, 800, 1000}, {0.5, 40, 30, 1000},
+	} {
+		count := []float64{tc.ni, tc.nj}
+		llr := (&ItemKNN{Similarity: LLR}).similarityFunc(count, tc.n)(tc.cij, 0, 1)
+		want := max(gstat(tc.cij, tc.ni-tc.cij, tc.nj-tc.cij, tc.n-tc.ni-tc.nj+tc.cij), 0)
+		if math.Abs(llr-want) > 1e-9*max(1, want) {
+			t.Errorf("llr%v = %v, want %v", tc, llr, want)
+		}
+		if got, want := (&ItemKNN{Similarity: Cosine}).similarityFunc(count, tc.n)(tc.cij, 0, 1), tc.cij/math.Sqrt(tc.ni*tc.nj); got != want {
+			t.Errorf("cosine%v = %v, want %v", tc, got, want)
+		}
+		if got, want := (&ItemKNN{Similarity: Jaccard}).similarityFunc(count, tc.n)(tc.cij, 0, 1), tc.cij/(tc.ni+tc.nj-tc.cij); got != want {
+			t.Errorf("jaccard%v = %v, want %v", tc, got, want)
+		}
+	}
+}
