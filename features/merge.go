@@ -10,8 +10,10 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +29,7 @@ type Store interface {
 	Consents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Consent, error)
 	ScanItems(ctx context.Context, fn func(it engine.Item) error) error
 	PutVectors(ctx context.Context, vs []engine.FeatureVector) error
+	UpdateVectors(ctx context.Context, fn func(v *engine.FeatureVector) bool) (int, error)
 }
 
 // Factors gives the current model's latent factors for an alias.
@@ -77,34 +80,51 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 	if batch <= 0 {
 		batch = 512
 	}
+	// compute recomputes the vectors of ids on every core: each worker
+	// takes the next batch of ids, reads and computes them, and writes the
+	// batch's vectors in one call.
 	compute := func(ids []engine.IdentityID) error {
-		var out []engine.FeatureVector
-		for _, id := range ids {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			v, n, err := m.vector(ctx, gate, id, sources, model, cat, now())
-			if engine.ErrorCode(err) == engine.CodeNotFound {
-				continue // merged into another identity, or erased, since the change
-			}
-			if err != nil {
-				return fmt.Errorf("read identity %d: %w", id, err)
-			}
-			res.Events += n
-			out = append(out, v)
-			if len(out) == batch {
-				if err := m.Store.PutVectors(ctx, out); err != nil {
-					return err
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		var next atomic.Int64
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for range min(runtime.GOMAXPROCS(0), (len(ids)+batch-1)/batch) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out := make([]engine.FeatureVector, 0, batch)
+				for {
+					start := int(next.Add(int64(batch))) - batch
+					if start >= len(ids) || ctx.Err() != nil {
+						return
+					}
+					out, events := out[:0], 0
+					for _, id := range ids[start:min(start+batch, len(ids))] {
+						v, n, err := m.vector(ctx, gate, id, sources, model, cat, now())
+						if engine.ErrorCode(err) == engine.CodeNotFound {
+							continue // merged into another identity, or erased, since the change
+						}
+						if err != nil {
+							cancel(fmt.Errorf("read identity %d: %w", id, err))
+							return
+						}
+						events += n
+						out = append(out, v)
+					}
+					if err := m.Store.PutVectors(ctx, out); err != nil {
+						cancel(err)
+						return
+					}
+					mu.Lock()
+					res.Identities += len(out)
+					res.Events += events
+					mu.Unlock()
 				}
-				res.Identities += len(out)
-				out = out[:0]
-			}
+			}()
 		}
-		if err := m.Store.PutVectors(ctx, out); err != nil {
-			return err
-		}
-		res.Identities += len(out)
-		return nil
+		wg.Wait()
+		return context.Cause(ctx)
 	}
 	if full {
 		ids, err := m.Store.AllIdentities(ctx)
@@ -143,6 +163,28 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 		}
 		res.Changes += len(changes)
 	}
+}
+
+// RefreshFactors sets the latent factors and model version of every
+// stored vector from the current model (none, for identities it does not
+// know) without reading any events: after a training, that is all of a
+// vector that changes. Identities changed since the last merge are left to
+// the next one, which reads their events. It returns the vectors changed.
+func (m *Merger) RefreshFactors(ctx context.Context) (int, error) {
+	_, _, _, model := m.settings()
+	return m.Store.UpdateVectors(ctx, func(v *engine.FeatureVector) bool {
+		version, factors := "", []float64(nil)
+		if model != nil {
+			if f := model.Factors(v.Identity.Key()); f != nil {
+				version, factors = model.Version(), f
+			}
+		}
+		if version == v.ModelVersion && slices.Equal(factors, v.Factors) {
+			return false
+		}
+		v.ModelVersion, v.Factors = version, factors
+		return true
+	})
 }
 
 // MergeOne recomputes one identity's vector at once: after a consent

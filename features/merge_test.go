@@ -96,3 +96,62 @@ func TestMergeComputesAndIsIncremental(t *testing.T) {
 		t.Fatalf("full merge recomputed %d, want 2", res.Identities)
 	}
 }
+
+type otherModel struct{}
+
+func (otherModel) Version() string { return "v000008" }
+func (otherModel) Factors(user string) []float64 {
+	if user == "2" {
+		return []float64{1, 2}
+	}
+	return nil
+}
+
+// TestRefreshFactors: after a training the stored vectors take the new
+// model's factors (or lose the old ones) and keep everything else, and
+// identities with events not yet merged are left to the next merge.
+func TestRefreshFactors(t *testing.T) {
+	ctx := context.Background()
+	db := openStore(t)
+	now := time.Date(2024, 6, 30, 0, 0, 0, 0, time.UTC)
+	var events []engine.Event
+	for _, a := range []string{"customer:1", "customer:2"} {
+		alias, _ := engine.ParseAlias(a)
+		events = append(events, engine.Event{Alias: alias, Type: engine.EventPurchase, Item: "mug", Quantity: 1, Price: 3, Currency: "EUR", Time: now})
+	}
+	if _, err := db.AppendEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	var current features.Factors = fixedModel{}
+	m := &features.Merger{Store: db, Now: func() time.Time { return now }, Model: func() features.Factors { return current }}
+	if _, err := m.Merge(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	c3, _ := engine.ParseAlias("customer:3")
+	if _, err := db.AppendEvents(ctx, []engine.Event{{Alias: c3, Type: engine.EventView, Item: "mug", Quantity: 1, Time: now}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := db.Vector(ctx, 1)
+	current = otherModel{}
+	n, err := m.RefreshFactors(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("refreshed %d, %v; want 2", n, err)
+	}
+	v1, _ := db.Vector(ctx, 1)
+	v2, _ := db.Vector(ctx, 2)
+	if v1.ModelVersion != "" || v1.Factors != nil || v2.ModelVersion != "v000008" || len(v2.Factors) != 2 || v2.Factors[1] != 2 {
+		t.Fatalf("after the refresh: %q %v, %q %v", v1.ModelVersion, v1.Factors, v2.ModelVersion, v2.Factors)
+	}
+	if v1.Monetary != before.Monetary || !v1.ComputedAt.Equal(before.ComputedAt) || len(v1.Items) != len(before.Items) {
+		t.Fatalf("the refresh changed more than the factors: %+v, was %+v", v1, before)
+	}
+	if _, err := db.Vector(ctx, 3); engine.ErrorCode(err) != engine.CodeNotFound {
+		t.Fatalf("an unmerged identity got a vector: %v", err)
+	}
+	if n, err := m.RefreshFactors(ctx); err != nil || n != 0 {
+		t.Fatalf("a second refresh changed %d, %v", n, err)
+	}
+	if res, _ := m.Merge(ctx, false); res.Identities != 1 {
+		t.Fatalf("the next merge recomputed %d, want customer:3", res.Identities)
+	}
+}

@@ -123,6 +123,65 @@ func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
 	return wb.Flush()
 }
 
+// UpdateVectors calls fn on every stored feature vector and stores those
+// it reports it changed. Each batch of vectors is read and written in one
+// transaction, so a vector erased or rewritten meanwhile is never replaced
+// by a stale copy (the batch is retried on the new state). It returns the
+// number of vectors changed.
+func (db *DB) UpdateVectors(ctx context.Context, fn func(v *engine.FeatureVector) bool) (int, error) {
+	var ids []engine.IdentityID
+	err := db.kv.View(func(txn kvTxn) error {
+		opts := defaultIterOptions
+		opts.Prefix, opts.PrefetchValues = []byte(prefixVector), false
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ids = append(ids, engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixVector):])))
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list vectors: %w", err)
+	}
+	const batch = 256
+	changed := 0
+	for start := 0; start < len(ids); start += batch {
+		n := 0
+		err := db.update(ctx, func(txn kvTxn) error {
+			n = 0
+			for _, id := range ids[start:min(start+batch, len(ids))] {
+				item, err := txn.Get(vectorKey(id))
+				if errors.Is(err, errNotFound) {
+					continue // erased since the listing
+				}
+				if err != nil {
+					return err
+				}
+				var v engine.FeatureVector
+				if err := item.Value(func(val []byte) (err error) {
+					v, err = decodeVector(id, val)
+					return err
+				}); err != nil {
+					return fmt.Errorf("vector of identity %d: %w", id, err)
+				}
+				if !fn(&v) {
+					continue
+				}
+				if err := txn.Set(vectorKey(id), encodeVector(&v)); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return changed, fmt.Errorf("update vectors: %w", err)
+		}
+		changed += n
+	}
+	return changed, nil
+}
+
 // Vector returns an identity's feature vector (not_found before its first merge).
 func (db *DB) Vector(ctx context.Context, id engine.IdentityID) (engine.FeatureVector, error) {
 	var v engine.FeatureVector

@@ -150,16 +150,16 @@ func (p *pipeline) merge(ctx context.Context, counts map[string]int) error {
 	return err
 }
 
-// train is the train job: a new version, then every vector refreshed with
-// its factors.
+// train is the train job: a new version, then every stored vector given
+// the serving model's factors.
 func (p *pipeline) train(ctx context.Context, counts map[string]int) error {
 	v, err := p.trainer.Train(ctx, counts)
 	if err != nil {
 		return err
 	}
 	p.trained.Store(&v)
-	r, err := p.merger.Merge(ctx, true)
-	counts["vectors"] = r.Identities
+	n, err := p.merger.RefreshFactors(ctx)
+	counts["vectors"] = n
 	return err
 }
 
