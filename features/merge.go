@@ -99,7 +99,8 @@ func (m *Merger) Merge(ctx context.Context, full bool) (Result, error) {
 					if start >= len(ids) || ctx.Err() != nil {
 						return
 					}
-					out, events := out[:0], 0
+					out = out[:0]
+					events := 0
 					for _, id := range ids[start:min(start+batch, len(ids))] {
 						v, n, err := m.vector(ctx, gate, id, sources, model, cat, now())
 						if engine.ErrorCode(err) == engine.CodeNotFound {

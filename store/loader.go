@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -264,6 +265,8 @@ func (l *Loader) Close() error {
 
 // Cancel drops writes not yet flushed; what was flushed stays.
 func (l *Loader) Cancel() {
+	cancelled := errors.New("load cancelled")
+	l.failed.CompareAndSwap(nil, &cancelled) // the writer skips what is queued
 	l.finish()
 	l.wb.Cancel()
 }
