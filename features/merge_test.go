@@ -20,15 +20,18 @@ func openStore(t *testing.T) *store.DB {
 	return db
 }
 
-type fixedModel struct{}
-
-func (fixedModel) Version() string { return "v000007" }
-func (fixedModel) Factors(user string) []float64 {
-	if user == "1" { // customer:1, the first identity the test stores
-		return []float64{0.5, 0.25}
-	}
-	return nil
+// fixedModel is a model version that knows the factors of the identities
+// it lists, by identity key.
+type fixedModel struct {
+	version string
+	factors map[string][]float64
 }
+
+func (m fixedModel) Version() string               { return m.version }
+func (m fixedModel) Factors(user string) []float64 { return m.factors[user] }
+
+// v7 knows customer:1, the first identity the tests store.
+var v7 = fixedModel{"v000007", map[string][]float64{"1": {0.5, 0.25}}}
 
 func TestMergeComputesAndIsIncremental(t *testing.T) {
 	ctx := context.Background()
@@ -53,7 +56,7 @@ func TestMergeComputesAndIsIncremental(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	m := &features.Merger{Store: db, Now: func() time.Time { return now }, Model: func() features.Factors { return fixedModel{} }}
+	m := &features.Merger{Store: db, Now: func() time.Time { return now }, Model: func() features.Factors { return v7 }}
 	res, err := m.Merge(ctx, false)
 	if err != nil || res.Identities != 1 || res.Changes != 1 {
 		t.Fatalf("%+v, %v", res, err)
@@ -97,16 +100,6 @@ func TestMergeComputesAndIsIncremental(t *testing.T) {
 	}
 }
 
-type otherModel struct{}
-
-func (otherModel) Version() string { return "v000008" }
-func (otherModel) Factors(user string) []float64 {
-	if user == "2" {
-		return []float64{1, 2}
-	}
-	return nil
-}
-
 // TestRefreshFactors: after a training the stored vectors take the new
 // model's factors (or lose the old ones) and keep everything else, and
 // identities with events not yet merged are left to the next merge.
@@ -122,7 +115,7 @@ func TestRefreshFactors(t *testing.T) {
 	if _, err := db.AppendEvents(ctx, events); err != nil {
 		t.Fatal(err)
 	}
-	var current features.Factors = fixedModel{}
+	var current features.Factors = v7
 	m := &features.Merger{Store: db, Now: func() time.Time { return now }, Model: func() features.Factors { return current }}
 	if _, err := m.Merge(ctx, false); err != nil {
 		t.Fatal(err)
@@ -132,7 +125,7 @@ func TestRefreshFactors(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := db.Vector(ctx, 1)
-	current = otherModel{}
+	current = fixedModel{"v000008", map[string][]float64{"2": {1, 2}}}
 	n, err := m.RefreshFactors(ctx)
 	if err != nil || n != 2 {
 		t.Fatalf("refreshed %d, %v; want 2", n, err)
