@@ -78,11 +78,7 @@ func Consents(ctx context.Context, r io.Reader, w ConsentWriter, opts Options) (
 		if errs := c.Validate(opts.Now); len(errs) > 0 {
 			return fieldReject(errs), nil
 		}
-		h := uint64(fnvOffset)
-		for _, v := range f {
-			h = fnvField(h, v)
-		}
-		err = w.AddConsent(a, c, ids.next(h))
+		err = w.AddConsent(a, c, ids.next(rowHash(f)))
 		if rej := skipped(err); rej != nil {
 			return rej, nil
 		}

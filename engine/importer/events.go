@@ -111,11 +111,7 @@ func (im *eventImport) mappedRow(r row) (*rejection, error) {
 		}
 		org = id
 	}
-	content := uint64(fnvOffset)
-	for _, f := range r.fields {
-		content = fnvField(content, f)
-	}
-	rej, err := im.add(&ev, im.rowID(ev.ClientID, content))
+	rej, err := im.add(&ev, im.rowID(ev.ClientID, rowHash(r.fields)))
 	if rej == nil && err == nil && im.catalogCols {
 		im.remember(&ev, r.fields)
 	}
@@ -285,8 +281,8 @@ func (im *eventImport) rowID(clientID string, content uint64) uint64 {
 }
 
 // rowIDs numbers rows by content: a row's id is the hash of its content
-// (fnvField over its fields) and the number of identical rows before it,
-// so importing the same file again writes the same keys.
+// (rowHash, or fnvField over an NDJSON line) and the number of identical
+// rows before it, so importing the same file again writes the same keys.
 type rowIDs map[uint64]uint32
 
 func (ids rowIDs) next(content uint64) uint64 {
@@ -306,6 +302,15 @@ func fnvAdd[T string | []byte](h uint64, b T) uint64 {
 	for i := 0; i < len(b); i++ {
 		h ^= uint64(b[i])
 		h *= fnvPrime
+	}
+	return h
+}
+
+// rowHash is the content hash of a row's fields.
+func rowHash(fields []string) uint64 {
+	h := uint64(fnvOffset)
+	for _, f := range fields {
+		h = fnvField(h, f)
 	}
 	return h
 }
