@@ -157,25 +157,38 @@ func (r *Ranker) Explain(p *Profile, scores []float64, contrib map[string][]floa
 	return step
 }
 
-// NewBuyAgain builds the "buy again" model: how often the person bought
-// each item (only items they bought), nudged towards what is in season and
-// trending now. Its weights were chosen on the same validation split as
-// the ranker's.
+// NewBuyAgain builds the "buy again" model: the person's own purchases of
+// each item (only items they bought), a purchase counting less as it ages,
+// with a boost for items their usual interval says are due, nudged towards
+// what is in season and trending now.
 func NewBuyAgain(cfg RankerConfig) *Blend {
-	return &Blend{Label: "buy-again", Parts: []Part{
-		{Model: &Reorder{}, Weight: 1, Gate: true},
-		{Model: &Popularity{Season: cfg.SeasonWidth}, Weight: 0.2},
-		{Model: &Popularity{HalfLife: cfg.TrendingHalfLife}, Weight: 0.1},
-	}}
+	return buyAgain(&Popularity{Season: cfg.SeasonWidth}, &Popularity{HalfLife: cfg.TrendingHalfLife})
 }
 
 // BuyAgain returns the buy-again model over this ranker's fitted seasonal
-// and trending parts (NewBuyAgain's weights), ready to score.
-func (r *Ranker) BuyAgain() *Blend {
+// and trending parts, ready to score.
+func (r *Ranker) BuyAgain() *Blend { return buyAgain(r.Seasonal, r.Trending) }
+
+// Buy-again's settings were chosen on the ranker's validation split (train
+// before 2011-10-01, validate on October 2011) and then frozen. A grid over
+// the half-life, the cadence boost and both popularity weights (369
+// settings in three rounds) was flat near the best: validation NDCG@10
+// 0.4417–0.4431 for the top twelve, against 0.4392 for the earlier plain
+// counts with 0.2 seasonal and 0.1 trending, and 0.4043 for frequency
+// alone. A one-year half-life only reorders a person's items a little; the
+// seasonal and trending parts matter more.
+const (
+	buyAgainHalfLife = 365 * 24 * time.Hour
+	buyAgainCadence  = 0.25
+	buyAgainSeasonal = 0.6
+	buyAgainTrending = 0.2
+)
+
+func buyAgain(seasonal, trending Model) *Blend {
 	return &Blend{Label: "buy-again", Parts: []Part{
-		{Model: &Reorder{Weights: DefaultWeights}, Weight: 1, Gate: true},
-		{Model: r.Seasonal, Weight: 0.2},
-		{Model: r.Trending, Weight: 0.1},
+		{Model: &Reorder{Weights: DefaultWeights, HalfLife: buyAgainHalfLife, Cadence: buyAgainCadence}, Weight: 1, Gate: true},
+		{Model: seasonal, Weight: buyAgainSeasonal},
+		{Model: trending, Weight: buyAgainTrending},
 	}}
 }
 
