@@ -87,6 +87,7 @@ func (m *ItemKNN) Fit(ctx context.Context, d *Dataset, now int64) error {
 			defer wg.Done()
 			co := make([]float64, nItems)
 			var touched []int32
+			best := newBounded(m.Neighbours)
 			for i := w; i < nItems; i += workers {
 				if i%256 == w && ctx.Err() != nil {
 					errs[w] = ctx.Err()
@@ -104,12 +105,12 @@ func (m *ItemKNN) Fit(ctx context.Context, d *Dataset, now int64) error {
 						co[j] += userW[u]
 					}
 				}
-				best := newBounded(m.Neighbours)
+				best.h = best.h[:0]
 				for _, j := range touched {
 					best.offer(Scored{j, sim(co[j], i, int(j))})
 					co[j] = 0
 				}
-				m.nbrs[i] = slices.Clip(best.sorted())
+				m.nbrs[i] = slices.Clone(best.sorted()) // exactly as long as it is: the model keeps it
 			}
 		}(w)
 	}
