@@ -173,10 +173,10 @@ func (r *Ranker) BuyAgain() *Blend { return buyAgain(r.Seasonal, r.Trending) }
 // before 2011-10-01, validate on October 2011) and then frozen. A grid over
 // the half-life, the cadence boost and both popularity weights (369
 // settings in three rounds) was flat near the best: validation NDCG@10
-// 0.4417–0.4431 for the top twelve, against 0.4392 for the earlier plain
-// counts with 0.2 seasonal and 0.1 trending, and 0.4043 for frequency
-// alone. A one-year half-life only reorders a person's items a little; the
-// seasonal and trending parts matter more.
+// 0.4417–0.4431 for the last round's top twelve, against 0.4392 for the
+// earlier plain counts with 0.2 seasonal and 0.1 trending, and 0.4043 for
+// frequency alone. A one-year half-life only reorders a person's items a
+// little; the seasonal and trending parts matter more.
 const (
 	buyAgainHalfLife = 365 * 24 * time.Hour
 	buyAgainCadence  = 0.25
