@@ -52,14 +52,20 @@ func (db *DB) AckChanges(ctx context.Context, changes []engine.Change) error {
 
 // AllIdentities returns the id of every identity (for a full recomputation).
 func (db *DB) AllIdentities(ctx context.Context) ([]engine.IdentityID, error) {
+	return db.idsUnder(ctx, prefixIdentity)
+}
+
+// idsUnder lists the identity ids that follow prefix in the keys under it
+// (identity records, vectors), reading keys only.
+func (db *DB) idsUnder(ctx context.Context, prefix string) ([]engine.IdentityID, error) {
 	var ids []engine.IdentityID
 	err := db.kv.View(func(txn kvTxn) error {
 		opts := defaultIterOptions
-		opts.Prefix, opts.PrefetchValues = []byte(prefixIdentity), false
+		opts.Prefix, opts.PrefetchValues = []byte(prefix), false
 		it := txn.NewIterator(opts)
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			ids = append(ids, engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixIdentity):])))
+			ids = append(ids, engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefix):])))
 		}
 		return ctx.Err()
 	})

@@ -129,17 +129,7 @@ func (db *DB) PutVectors(ctx context.Context, vs []engine.FeatureVector) error {
 // by a stale copy (the batch is retried on the new state). It returns the
 // number of vectors changed.
 func (db *DB) UpdateVectors(ctx context.Context, fn func(v *engine.FeatureVector) bool) (int, error) {
-	var ids []engine.IdentityID
-	err := db.kv.View(func(txn kvTxn) error {
-		opts := defaultIterOptions
-		opts.Prefix, opts.PrefetchValues = []byte(prefixVector), false
-		it := txn.NewIterator(opts)
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			ids = append(ids, engine.IdentityID(binary.BigEndian.Uint64(it.Item().Key()[len(prefixVector):])))
-		}
-		return nil
-	})
+	ids, err := db.idsUnder(ctx, prefixVector)
 	if err != nil {
 		return 0, fmt.Errorf("list vectors: %w", err)
 	}
