@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"rapport/engine"
 )
 
@@ -153,67 +151,4 @@ func audienceHas(raw json.RawMessage, want string) bool {
 	}
 	var many []string
 	return json.Unmarshal(raw, &many) == nil && slices.Contains(many, want)
-}
-
-// checkUser enforces the end-user token of a request, if the server takes
-// them: with a token, a route about a person (:alias) answers only for
-// that person — or, through a key scoped to their organisation, for a
-// member whose role reads other members (admin, approver) — and a route
-// about an organisation only for its members; without one, RequireUserToken
-// refuses storefront and portal calls about a person. It answers and
-// returns false when the request may not proceed.
-func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
-	if s.UserTokens == nil {
-		return true
-	}
-	aboutPerson, aboutOrg := strings.Contains(rt.path, ":alias"), strings.Contains(rt.path, ":org")
-	raw := strings.TrimSpace(c.GetHeader(UserTokenHeader))
-	if raw == "" {
-		if s.RequireUserToken && aboutPerson && (k.Role == engine.RoleStorefront || k.Role == engine.RolePortal) {
-			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "a %s key must send the signed-in person's token in %s", k.Role, UserTokenHeader))
-			return false
-		}
-		return true
-	}
-	sub, err := s.UserTokens.Verify(raw, time.Now())
-	if err != nil {
-		s.fail(c, err)
-		return false
-	}
-	c.Set(ctxUser, sub)
-	ctx := c.Request.Context()
-	forbid := func() bool {
-		s.fail(c, engine.Errorf(engine.CodeForbidden, "the user token is for someone who may not read this"))
-		return false
-	}
-	if aboutOrg {
-		if _, err := s.Orgs.MemberRole(ctx, engine.OrgID(c.Param("org")), sub); err != nil {
-			return forbid()
-		}
-	}
-	if !aboutPerson {
-		return true
-	}
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
-		return false
-	}
-	if a == sub {
-		return true
-	}
-	subID, err1 := s.Events.ResolveAlias(ctx, sub)
-	id, err2 := s.Events.ResolveAlias(ctx, a)
-	if err1 == nil && err2 == nil && subID == id {
-		return true // another alias of the same person
-	}
-	if k.Org != "" && err1 == nil && err2 == nil {
-		role, err := s.Orgs.MemberRole(ctx, k.Org, sub)
-		if err == nil && role.ReadsMembers() && !aboutOrg {
-			if _, err := s.Orgs.MemberRole(ctx, k.Org, a); err == nil {
-				return true
-			}
-		}
-	}
-	return forbid()
 }
