@@ -96,7 +96,9 @@ func TestAccessMatrix(t *testing.T) {
 						want = 404
 					case tok == "expired" || tok == "badly signed":
 						want = 401
-					case tok == "none" && aboutPerson && (k.role == engine.RoleStorefront || k.role == engine.RolePortal):
+					case tok == "none" && aboutPerson && (k.role == engine.RoleStorefront || k.role == engine.RolePortal || k.role == engine.RoleBrowser):
+						want = 401 // none of the objects is anonymous
+					case tok == "none" && aboutOrg && k.role == engine.RoleBrowser:
 						want = 401
 					case tok == "someone else's" && (aboutPerson || aboutOrg):
 						want = 403

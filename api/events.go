@@ -22,6 +22,10 @@ func (s *Server) postEvents(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	if err := s.checkEventAliases(c, events); err != nil {
+		s.fail(c, err)
+		return
+	}
 	ctx := c.Request.Context()
 	dropped := 0
 	if s.Consent != nil {

@@ -137,16 +137,9 @@ func (s *Server) postLink(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	// A signed-in person's token proves who they are, not who owns the
-	// other alias: on their behalf, only an anonymous history (their
-	// browser's cookie) may be merged in, never another known person's.
-	if _, signedIn := c.Get(ctxUser); signedIn {
-		if p, _, err := s.People.ConsentsOf(ctx, other); err == nil && p.Stage != engine.StageAnonymous {
-			if mine, _, err := s.People.ConsentsOf(ctx, at); err != nil || mine.ID != p.ID {
-				s.fail(c, engine.Errorf(engine.CodeForbidden, "%s belongs to another known person; linking it needs a trusted call (an API key without a user token)", other))
-				return
-			}
-		}
+	if err := s.checkLinkProof(c, at, other); err != nil {
+		s.fail(c, err)
+		return
 	}
 	res, err := s.People.Link(ctx, at, other, req.Authenticated)
 	if err != nil {

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +18,6 @@ type Orgs interface {
 	PutMember(ctx context.Context, org engine.OrgID, a engine.Alias, role engine.OrgRole) (engine.Member, error)
 	DeleteMember(ctx context.Context, org engine.OrgID, a engine.Alias) error
 	MemberRole(ctx context.Context, org engine.OrgID, a engine.Alias) (engine.OrgRole, error)
-	OrgsOf(ctx context.Context, a engine.Alias) ([]engine.OrgID, error)
 }
 
 func pathOrg(c *gin.Context) (engine.OrgID, error) {
@@ -151,8 +149,8 @@ func members(o engine.Org) []engine.Alias {
 	return out
 }
 
-// prefill answers a buyer's prefilled order form, blended with their
-// organisation's (the one named by ?org=, else their first).
+// prefill answers a buyer's prefilled order form, blended with the one
+// organisation the request acts for (actingOrg), if any.
 func (s *Server) prefill(c *gin.Context) {
 	a, err := pathAlias(c)
 	if err != nil {
@@ -167,25 +165,17 @@ func (s *Server) prefill(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	orgs, err := s.Orgs.OrgsOf(ctx, a)
+	id, err := s.actingOrg(c, a, want)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	var org engine.Org
-	switch {
-	case want != "":
-		if !slices.Contains(orgs, engine.OrgID(want)) {
-			s.fail(c, engine.Errorf(engine.CodeNotFound, "%s is not a member of %s", a, want))
+	if id != "" {
+		if org, err = s.Orgs.Org(ctx, id); err != nil {
+			s.fail(c, err)
 			return
 		}
-		org, err = s.Orgs.Org(ctx, engine.OrgID(want))
-	case len(orgs) > 0:
-		org, err = s.Orgs.Org(ctx, orgs[0])
-	}
-	if err != nil {
-		s.fail(c, err)
-		return
 	}
 	res, err := s.Recommender.Prefill(ctx, a, org.ID, members(org), n)
 	if err != nil {

@@ -165,15 +165,17 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
-	all := []engine.Role{engine.RoleIngest, engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
-	readers := []engine.Role{engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
+	// browser keys are publishable: checkUser keeps them to anonymous
+	// people and to the person whose token they carry.
+	all := []engine.Role{engine.RoleBrowser, engine.RoleIngest, engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
+	readers := []engine.Role{engine.RoleBrowser, engine.RoleStorefront, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
 	feeders := []engine.Role{engine.RoleIngest, engine.RoleData, engine.RoleAdmin}
 	data := []engine.Role{engine.RoleData, engine.RoleAdmin}
 	admin := []engine.Role{engine.RoleAdmin}
-	portalAndUp := []engine.Role{engine.RolePortal, engine.RoleData, engine.RoleAdmin}
-	// privacy requests come from the person, through the storefront, or
-	// from the privacy officer.
-	privacy := []engine.Role{engine.RoleStorefront, engine.RoleData, engine.RoleAdmin}
+	portalAndUp := []engine.Role{engine.RoleBrowser, engine.RolePortal, engine.RoleData, engine.RoleAdmin}
+	// privacy requests come from the person (through a browser key with
+	// their token, or the storefront's backend), or from the privacy officer.
+	privacy := []engine.Role{engine.RoleBrowser, engine.RoleStorefront, engine.RoleData, engine.RoleAdmin}
 	return []route{
 		{"GET", "/healthz", nil, "Liveness: the process is up.", s.healthz, opDoc{response: "Health"}},
 		{"GET", "/readyz", nil, "Readiness: the store answers and the server is not draining.", s.readyz, opDoc{response: "Health"}},
@@ -201,7 +203,7 @@ func (s *Server) routes() []route {
 		{"PUT", "/v1/orgs/:org", data, "Create or rename an organisation (201 when created).", s.putOrg, opDoc{request: "OrgRequest", response: "Org"}},
 		{"GET", "/v1/orgs/:org", portalAndUp, "An organisation and its members with their roles; a key scoped to another organisation gets 404.", s.getOrg, opDoc{response: "Org"}},
 		{"GET", "/v1/orgs/:org/preferences", portalAndUp, "An organisation's prefilled buying preferences from all its members' orders: per SKU the usual quantity, cadence, next order date and whether it is due; preferred categories and brands; price tier.", s.orgPrefill, opDoc{query: []param{{"n", "integer", "1 to 100 (default 20)"}}, response: "Prefill"}},
-		{"GET", "/v1/identities/:alias/preferences/prefill", readers, "A buyer's prefilled order form: their own usual orders blended with their organisation's, explicit preferences first; each entry with confidence and source.", s.prefill, opDoc{query: []param{{"n", "integer", "1 to 100 (default 20)"}, {"org", "string", "which of the buyer's organisations (default: their first)"}}, response: "Prefill"}},
+		{"GET", "/v1/identities/:alias/preferences/prefill", readers, "A buyer's prefilled order form: their own usual orders blended with their organisation's, explicit preferences first; each entry with confidence and source.", s.prefill, opDoc{query: []param{{"n", "integer", "1 to 100 (default 20)"}, {"org", "string", "the organisation to blend in, of which the buyer is a member (a key scoped to an organisation always uses its own; without either, none)"}}, response: "Prefill"}},
 		{"PUT", "/v1/orgs/:org/members/:alias", data, "Add a person to an organisation with a role (admin, buyer, approver, viewer), or change it.", s.putMember, opDoc{request: "MemberRequest", response: "Member"}},
 		{"DELETE", "/v1/orgs/:org/members/:alias", data, "Remove a person from an organisation.", s.deleteMember, opDoc{response: "MemberRemoved"}},
 		{"GET", "/v1/backup", admin, "A consistent snapshot of the whole store, streamed while serving (rapport restore loads it).", s.backup, opDoc{}},

@@ -15,6 +15,10 @@ import (
 type Role string
 
 const (
+	// RoleBrowser is the publishable storefront key: safe to ship in a
+	// page, it reads the catalog and lists, posts anonymous behaviour, and
+	// acts for a known person only with that person's token.
+	RoleBrowser    Role = "browser"
 	RoleIngest     Role = "ingest"
 	RoleStorefront Role = "storefront"
 	RolePortal     Role = "portal"
@@ -23,7 +27,7 @@ const (
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleIngest, RoleStorefront, RolePortal, RoleData, RoleAdmin}
+var Roles = []Role{RoleBrowser, RoleIngest, RoleStorefront, RolePortal, RoleData, RoleAdmin}
 
 // ParseRole checks that s names a role.
 func ParseRole(s string) (Role, error) {
@@ -32,7 +36,7 @@ func ParseRole(s string) (Role, error) {
 			return r, nil
 		}
 	}
-	return "", Errorf(CodeInvalid, "role %q is not one of ingest, storefront, portal, data, admin", s)
+	return "", Errorf(CodeInvalid, "role %q is not one of browser, ingest, storefront, portal, data, admin", s)
 }
 
 // SecretPrefix starts every API key secret, so leaked keys are recognisable.
