@@ -32,6 +32,8 @@ type env struct {
 	api  *api.Server
 	keys map[engine.Role]string
 	ts   *httptest.Server
+	// serving is what the recommender serves; train fills it.
+	serving *model.Serving
 }
 
 // registry promotes in the store only: the tests' serving holds no model.
@@ -46,14 +48,15 @@ func newEnv(t *testing.T) *env {
 	db := storetest.Open(t, t.TempDir())
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
-	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: &model.Serving{}}, Store: db}
+	serving := &model.Serving{}
+	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: serving}, Store: db}
 	gate := features.NewGate(engine.DefaultConsentPolicy())
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, Experiments: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test", KeyCacheTTL: time.Second}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
-	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts}
+	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts, serving: serving}
 	for _, r := range engine.Roles {
 		k, secret, err := engine.NewAPIKey(r, string(r), time.Now())
 		if err != nil {
@@ -65,6 +68,27 @@ func newEnv(t *testing.T) *env {
 		e.keys[r] = secret
 	}
 	return e
+}
+
+// train trains a small model on every stored event and serves it.
+func (e *env) train() {
+	e.t.Helper()
+	ctx := context.Background()
+	b := model.NewBuilder()
+	if err := e.db.ScanItems(ctx, func(it engine.Item) error { b.Item(it.ID); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.db.ScanEvents(ctx, func(id engine.IdentityID, ev *engine.Event) error { b.AddAs(id.Key(), ev); return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	d := b.Build()
+	cfg := model.DefaultRankerConfig()
+	cfg.Factors, cfg.Iterations = 4, 2
+	tr, err := model.Train(ctx, d, cfg, d.End().Unix(), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.serving.Swap(&model.Loaded{Version: engine.ModelVersion{ID: "v-test"}, Trained: tr})
 }
 
 type response struct {
