@@ -49,8 +49,8 @@ func newEnv(t *testing.T) *env {
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	serving := &model.Serving{}
-	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: serving}, Store: db}
 	gate := features.NewGate(engine.DefaultConsentPolicy())
+	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: serving, Gate: gate}, Store: db}
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, Experiments: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test", KeyCacheTTL: time.Second}

@@ -146,7 +146,14 @@ func (s *Server) postLink(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// What came in under the other alias now answers to this person's
+	// consent: signals it does not permit are purged before the response.
+	_, err = s.Consent.Enforce(ctx, res.Identity.ID, time.Now().UTC())
 	s.forget(res.Identity.ID, res.Merged)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	c.PureJSON(http.StatusOK, gin.H{"identity": toIdentityJSON(res.Identity), "merged": res.Merged != 0, "joined": res.Joined})
 }
 

@@ -39,7 +39,7 @@ func (s *Server) exportIdentity(c *gin.Context) {
 	}
 	var own, social []engine.Event
 	for _, ev := range events {
-		if ev.Type.IsSocial() {
+		if ev.IsSocialSignal() {
 			social = append(social, ev)
 		} else {
 			own = append(own, ev)

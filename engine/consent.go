@@ -39,14 +39,35 @@ func oneOf[T ~string](s string, all []T, what string) (T, error) {
 // Consent is one decision a person made about one purpose, or, with
 // Default set, the regional policy that applies while they have made none.
 type Consent struct {
-	Purpose       Purpose   `json:"purpose"`
-	Granted       bool      `json:"granted"`
-	Source        string    `json:"source"`        // where it was collected: web, app, cmp, import, … ("policy" for a default)
-	Time          time.Time `json:"time,omitzero"` // when the person decided
+	Purpose Purpose   `json:"purpose"`
+	Granted bool      `json:"granted"`
+	Source  string    `json:"source"`        // where it was collected: web, app, cmp, import, … ("policy" for a default)
+	Time    time.Time `json:"time,omitzero"` // when the person decided, as the client says: a record, not an order
+	// Recorded is when Rapport received the decision; decisions take effect
+	// in that order, whatever time a client stamps on them.
+	Recorded      time.Time `json:"recorded,omitzero"`
 	Expires       time.Time `json:"expires,omitzero"`
 	PolicyVersion string    `json:"policy_version,omitempty"` // the version of the text the person agreed to
 	Default       bool      `json:"default,omitempty"`        // no decision on record: the regional policy
 	Alias         Alias     `json:"-"`                        // the alias it was given under
+}
+
+// Received returns when Rapport received c (its Time, for decisions
+// stored before Recorded was kept).
+func (c *Consent) Received() time.Time {
+	if c.Recorded.IsZero() {
+		return c.Time
+	}
+	return c.Recorded
+}
+
+// After reports whether c was received after d: by Recorded, then by the
+// client's Time among decisions received at once (an import).
+func (c *Consent) After(d *Consent) bool {
+	if cr, dr := c.Received(), d.Received(); !cr.Equal(dr) {
+		return cr.After(dr)
+	}
+	return !c.Time.Before(d.Time)
 }
 
 // Expired reports whether c no longer applies at now.
@@ -69,7 +90,7 @@ func ParseConsent(data []byte, purpose Purpose, now time.Time) (Consent, []Field
 	if fe := DecodeObject(data, &w); fe != nil {
 		return Consent{}, []FieldError{*fe}
 	}
-	c := Consent{Purpose: purpose, Source: w.Source, PolicyVersion: w.PolicyVersion, Time: now}
+	c := Consent{Purpose: purpose, Source: w.Source, PolicyVersion: w.PolicyVersion, Time: now, Recorded: now}
 	if c.Source == "" {
 		c.Source = "api"
 	}
@@ -190,17 +211,17 @@ func (p *ConsentPolicy) For(region string, purpose Purpose) bool {
 	return p.Default[purpose]
 }
 
-// Effective returns the consent in force for purpose: the latest decision
-// on record that has not expired, or the regional default. history may be
+// Effective returns the consent in force for purpose: the decision received
+// last that has not expired, or the regional default. history may be
 // in any order and hold other purposes.
 func (p *ConsentPolicy) Effective(history []Consent, region string, purpose Purpose, now time.Time) Consent {
 	var best *Consent
 	for i := range history {
 		c := &history[i]
-		if c.Purpose != purpose || c.Expired(now) || c.Time.After(now) {
+		if c.Purpose != purpose || c.Expired(now) || c.Received().After(now) {
 			continue
 		}
-		if best == nil || !c.Time.Before(best.Time) {
+		if best == nil || c.After(best) {
 			best = c
 		}
 	}

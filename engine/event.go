@@ -34,7 +34,16 @@ func (t EventType) Valid() bool {
 	return false
 }
 
-// IsSocial reports whether t is a social signal (like or follow).
+// IsSocialSignal reports whether e is data from a social network: a like
+// or a follow, or any event whose source is a social:<provider> (a view or
+// a rating there is as much the network's data). Every one needs
+// social_signals consent to be stored or used.
+func (e *Event) IsSocialSignal() bool {
+	return e.Type.IsSocial() || strings.HasPrefix(e.Source, "social:")
+}
+
+// IsSocial reports whether t is a social signal type (like or follow); see
+// Event.IsSocialSignal for what consent gates.
 func (t EventType) IsSocial() bool { return t == EventSocialLike || t == EventSocialFollow }
 
 // Limits on events. Anything outside them is rejected as invalid.

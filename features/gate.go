@@ -2,6 +2,7 @@ package features
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"rapport/engine"
@@ -21,14 +22,26 @@ type Gate struct {
 // NewGate returns a gate with policy.
 func NewGate(policy engine.ConsentPolicy) *Gate { return &Gate{Policy: policy} }
 
-// Decide returns the consent in force for purpose.
-func (g *Gate) Decide(p *engine.Identity, history []engine.Consent, purpose engine.Purpose, now time.Time) engine.Consent {
-	return g.Policy.Effective(history, p.Region, purpose, now)
+// Decide returns the consent in force for purpose: a decision on record
+// if there is one, else the policy of p's region and of every region in
+// also (where else the person was seen), the strictest of them.
+func (g *Gate) Decide(p *engine.Identity, history []engine.Consent, purpose engine.Purpose, now time.Time, also ...string) engine.Consent {
+	c := g.Policy.Effective(history, p.Region, purpose, now)
+	if !c.Default || !c.Granted {
+		return c
+	}
+	for _, region := range also {
+		if region != "" && !g.Policy.For(region, purpose) {
+			c.Granted = false
+		}
+	}
+	return c
 }
 
 // Usable returns the events a computation may use at now: none without
-// personalization consent, and social signals only with social_signals
-// consent. It also returns the social decision, for provenance.
+// personalization consent, and social signals (Event.IsSocialSignal) only
+// with social_signals consent. It also returns the social decision, for
+// provenance.
 func (g *Gate) Usable(p *engine.Identity, history []engine.Consent, events []engine.Event, now time.Time) ([]engine.Event, engine.Consent) {
 	social := g.Decide(p, history, engine.PurposeSocial, now)
 	if !g.Decide(p, history, engine.PurposePersonalization, now).Granted {
@@ -38,9 +51,9 @@ func (g *Gate) Usable(p *engine.Identity, history []engine.Consent, events []eng
 		return events, social
 	}
 	kept := make([]engine.Event, 0, len(events))
-	for _, ev := range events {
-		if !ev.Type.IsSocial() {
-			kept = append(kept, ev)
+	for i := range events {
+		if !events[i].IsSocialSignal() {
+			kept = append(kept, events[i])
 		}
 	}
 	return kept, social
@@ -54,31 +67,60 @@ type ConsentReader interface {
 }
 
 // Admit returns the events of a batch that may be stored: social signals
-// only from people whose social_signals consent is in force now (for a new
-// alias, the policy of the event's region), everything else as is. dropped
-// counts the signals left out.
+// (Event.IsSocialSignal) only from people whose social_signals consent is
+// in force now, everything else as is. A person is judged in their
+// identity's region and in every region the batch gives for any of their
+// aliases, the strictest policy winning, so a signal without a region is
+// not let through by a region-less alias. dropped counts the signals left
+// out.
 func (g *Gate) Admit(ctx context.Context, r ConsentReader, events []engine.Event, now time.Time) (kept []engine.Event, dropped int, err error) {
-	allowed := map[engine.Alias]bool{}
-	kept = events[:0:0]
-	for _, ev := range events {
-		if !ev.Type.IsSocial() {
-			kept = append(kept, ev)
-			continue
-		}
-		ok, seen := allowed[ev.Alias]
-		if !seen {
+	if !slices.ContainsFunc(events, func(ev engine.Event) bool { return ev.IsSocialSignal() }) {
+		return events, 0, nil
+	}
+	type person struct {
+		p       engine.Identity
+		history []engine.Consent
+		regions []string
+		allowed *bool
+	}
+	byAlias := map[engine.Alias]*person{}
+	byID := map[engine.IdentityID]*person{}
+	for i := range events {
+		ev := &events[i]
+		who := byAlias[ev.Alias]
+		if who == nil {
 			p, history, err := r.ConsentsOf(ctx, ev.Alias)
 			switch {
 			case engine.ErrorCode(err) == engine.CodeNotFound:
-				p = engine.Identity{Region: ev.Region}
+				who = &person{} // a new alias: a person of its own
 			case err != nil:
 				return nil, 0, err
+			case byID[p.ID] != nil:
+				who = byID[p.ID]
+			default:
+				who = &person{p: p, history: history}
+				byID[p.ID] = who
 			}
-			ok = g.Decide(&p, history, engine.PurposeSocial, now).Granted
-			allowed[ev.Alias] = ok
+			byAlias[ev.Alias] = who
 		}
-		if ok {
-			kept = append(kept, ev)
+		if ev.Region != "" && !slices.Contains(who.regions, ev.Region) {
+			who.regions = append(who.regions, ev.Region)
+		}
+	}
+	kept = events[:0:0]
+	for i := range events {
+		ev := &events[i]
+		if !ev.IsSocialSignal() {
+			kept = append(kept, *ev)
+			continue
+		}
+		who := byAlias[ev.Alias]
+		if who.allowed == nil {
+			ok := g.Decide(&who.p, who.history, engine.PurposeSocial, now, who.regions...).Granted
+			who.allowed = &ok
+		}
+		if *who.allowed {
+			kept = append(kept, *ev)
 		} else {
 			dropped++
 		}

@@ -252,7 +252,7 @@ func vectorOf(p *engine.Identity, events []engine.Event, social engine.Consent, 
 	v := engine.FeatureVector{Identity: p.ID, ComputedAt: now.UTC(), Events: len(events), RecencyDays: -1, Provenance: []engine.Provenance{}}
 	signals := map[string]int{}
 	for _, ev := range events {
-		if ev.Type.IsSocial() {
+		if ev.IsSocialSignal() {
 			signals[ev.Source]++
 		} else {
 			signals["events"]++

@@ -80,6 +80,10 @@ func newDecoder(val []byte) (*decoder, error) {
 	return &decoder{buf: val[1:]}, nil
 }
 
+// more reports whether fields remain: a field appended to a format later
+// is read only when present.
+func (d *decoder) more() bool { return !d.bad && len(d.buf) > 0 }
+
 func (d *decoder) err() error {
 	if d.bad {
 		return errCorrupt

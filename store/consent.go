@@ -5,17 +5,24 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"rapport/engine"
 )
 
-// PutConsent records a consent decision made under alias a (which must name
-// an identity) and returns the identity. The decision is kept in a's stream,
-// so it stays with a if a is later split off.
+// PutConsent records a consent decision made under alias a and returns the
+// identity; an alias seen for the first time becomes a person of its own,
+// since a visitor's first act may be the consent banner. The decision is
+// kept in a's stream, so it stays with a if a is later split off.
 func (db *DB) PutConsent(ctx context.Context, a engine.Alias, c engine.Consent) (engine.Identity, error) {
 	var p engine.Identity
 	err := db.update(ctx, func(txn kvTxn) error {
 		e, r, err := resolveRecord(txn, a)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			if e, err = db.resolveOrCreate(txn, map[engine.Alias]aliasEntry{}, a, "", time.Now().UTC()); err == nil {
+				r, err = getRecord(txn, e.identity)
+			}
+		}
 		if err != nil {
 			return err
 		}
@@ -40,6 +47,7 @@ func encodeConsent(a engine.Alias, c *engine.Consent) []byte {
 	enc.time(c.Expires)
 	enc.string(c.PolicyVersion)
 	enc.string(a.String())
+	enc.time(c.Received())
 	return enc.buf
 }
 
@@ -79,7 +87,12 @@ func readConsents(txn kvTxn, streams []uint64) ([]engine.Consent, error) {
 			return nil, err
 		}
 	}
-	slices.SortStableFunc(out, func(a, b engine.Consent) int { return a.Time.Compare(b.Time) })
+	slices.SortStableFunc(out, func(a, b engine.Consent) int {
+		if c := a.Received().Compare(b.Received()); c != 0 {
+			return c
+		}
+		return a.Time.Compare(b.Time)
+	})
 	return out, nil
 }
 
@@ -91,6 +104,9 @@ func decodeConsent(key, val []byte) (engine.Consent, error) {
 	c := engine.Consent{Purpose: engine.Purpose(d.string()), Granted: d.bool(), Source: d.string(), Expires: d.time(), PolicyVersion: d.string()}
 	alias := d.string()
 	c.Time = streamRecordTime(key)
+	if d.more() { // written since decisions are ordered by receipt
+		c.Recorded = d.time()
+	}
 	if err := d.err(); err != nil {
 		return engine.Consent{}, err
 	}
@@ -164,7 +180,7 @@ func (db *DB) purgeSocialBatch(ctx context.Context, id engine.IdentityID, limit 
 					it.Close()
 					return err
 				}
-				if !ev.Type.IsSocial() {
+				if !ev.IsSocialSignal() {
 					continue
 				}
 				doomed = append(doomed, it.Item().KeyCopy(nil))

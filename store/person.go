@@ -29,7 +29,7 @@ func countHeld(txn kvTxn, r *record) (map[string]int, error) {
 			var ref eventRef
 			copy(ref[:], k[len(prefixEvent):])
 			ev, err := decodeEvent(ref, v)
-			if ev.Type.IsSocial() {
+			if ev.IsSocialSignal() {
 				out["social_signals"]++
 			} else {
 				out["events"]++

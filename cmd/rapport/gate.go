@@ -59,14 +59,14 @@ type gatedWriter struct {
 	gate       *features.Gate
 	socialOnly bool
 	w          writer
-	allowed    map[engine.Alias]bool
+	allowed    map[string]bool
 }
 
 func (g *gatedWriter) AddEvent(ev *engine.Event, id uint64) (bool, error) {
 	if g.socialOnly && !ev.Type.IsSocial() {
 		return false, &importer.Skip{Key: "not a social signal", Reason: "import social takes social_like and social_follow only; import other events with import events"}
 	}
-	if ev.Type.IsSocial() {
+	if ev.IsSocialSignal() {
 		ok, err := g.permitted(ev)
 		if err != nil {
 			return false, err
@@ -79,7 +79,8 @@ func (g *gatedWriter) AddEvent(ev *engine.Event, id uint64) (bool, error) {
 }
 
 func (g *gatedWriter) permitted(ev *engine.Event) (bool, error) {
-	if ok, seen := g.allowed[ev.Alias]; seen {
+	cacheKey := ev.Alias.String() + "\x00" + ev.Region
+	if ok, seen := g.allowed[cacheKey]; seen {
 		return ok, nil
 	}
 	p, history, err := g.db.ConsentsOf(g.ctx, ev.Alias)
@@ -89,11 +90,13 @@ func (g *gatedWriter) permitted(ev *engine.Event) (bool, error) {
 	case err != nil:
 		return false, err
 	}
-	ok := g.gate.Decide(&p, history, engine.PurposeSocial, time.Now()).Granted
+	// Judged in the identity's region and the row's, the strictest
+	// winning, as the API's batches are; cached per alias and region.
+	ok := g.gate.Decide(&p, history, engine.PurposeSocial, time.Now(), ev.Region).Granted
 	if g.allowed == nil {
-		g.allowed = map[engine.Alias]bool{}
+		g.allowed = map[string]bool{}
 	}
-	g.allowed[ev.Alias] = ok
+	g.allowed[cacheKey] = ok
 	return ok, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"rapport/engine"
 )
@@ -113,6 +114,7 @@ func (g *generator) customer(i int) {
 	if rng.Float64() < 0.15 {
 		s.social()
 	}
+	s.analytics(s.join)
 }
 
 // source returns the channel of a session: the customer's usual one mostly.
@@ -250,6 +252,17 @@ func (s *shopper) staple() {
 		s.checkout(lines, s.cart(lines, t, src), src)
 		d += max(1, cadence+int(float64(cadence)*0.25*(2*rng.Float64()-1)))
 	}
+}
+
+// analytics records, where the policy asks for opt-in, the consent banner
+// most people accept on their first visit (day join): seven in ten grant
+// analytics, so experiments count them.
+func (p *person) analytics(join int) {
+	if policy.For(p.region.name, engine.PurposeAnalytics) || p.rng.Float64() >= 0.7 {
+		return
+	}
+	p.g.consents = append(p.g.consents, engine.Consent{Purpose: engine.PurposeAnalytics, Granted: true, Source: "web",
+		Time: p.g.day0.Add(time.Duration(join) * 24 * time.Hour), PolicyVersion: "2026-01", Alias: p.alias})
 }
 
 // policy is the consent policy the demo shop runs under.

