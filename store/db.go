@@ -113,8 +113,8 @@ func openKV(k kv) (*DB, error) {
 
 // schema names the key layout this version reads and writes (see doc.go).
 // Version 2 gave every alias its own stream of events and ended alias keys
-// with a zero byte.
-const schema = "2"
+// with a zero byte; version 3 keys event ids by stream (dedupKey).
+const schema = "3"
 
 // checkSchema refuses a data directory written in another key layout,
 // rather than misreading it, and stamps a new one with this layout.
