@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,5 +97,51 @@ func TestAdversarialEventIDsAreUniquePerAlias(t *testing.T) {
 	appendWant(t, db, 0, 2, event(t, "customer:other", "view", "a", "order-1", t0), event(t, "customer:new", "view", "a", "order-2", t0))
 	if n := countEvents(t, db, "customer:victim"); n != 2 {
 		t.Fatalf("victim holds %d events, want 2", n)
+	}
+}
+
+// TestOpenMigratesLayout2EventIDs: a store whose event ids were unique
+// store-wide (key layout 2) opens with each id moved under the alias it
+// came with, also when an earlier migration stopped part way; retries
+// stay duplicates and the ids are free for other aliases.
+func TestOpenMigratesLayout2EventIDs(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir)
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var batch []engine.Event
+	for i := 0; i < 2500; i++ { // more than one migration transaction's worth
+		batch = append(batch, event(t, fmt.Sprintf("customer:%d", i%3), "view", "a", fmt.Sprintf("e-%d", i), t0.Add(time.Duration(i)*time.Minute)))
+	}
+	batch = append(batch, event(t, "customer:0", "view", "a", "", t0))
+	appendWant(t, db, len(batch), 0, batch...)
+	if err := store.ToLayout2(db, 700); err != nil { // 700 rewritten before a crash
+		t.Fatal(err)
+	}
+	if global, scoped, err := store.DedupKeys(db); err != nil || global != 1800 || scoped != 700 {
+		t.Fatalf("layout 2 written: %d global and %d scoped keys, %v", global, scoped, err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for reopen := 0; reopen < 2; reopen++ { // the second open finds nothing to do
+		db = openDB(t, dir)
+		if v, err := store.Schema(db); err != nil || v != "3" {
+			t.Fatalf("open %d: layout %q, %v", reopen, v, err)
+		}
+		if global, scoped, err := store.DedupKeys(db); err != nil || global != 0 || scoped != 2500+reopen {
+			t.Fatalf("open %d: %d global and %d scoped keys, %v", reopen, global, scoped, err)
+		}
+		if reopen == 0 {
+			appendWant(t, db, 0, len(batch)-1, batch[:len(batch)-1]...)
+			appendWant(t, db, 1, 0, event(t, "customer:1", "view", "a", "e-0", t0)) // e-0 was customer:0's
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer db.Close()
+	if n := countEvents(t, db, "customer:1"); n != 834 {
+		t.Fatalf("customer:1 holds %d events, want 833 and the one sent after the migration", n)
 	}
 }

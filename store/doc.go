@@ -4,7 +4,8 @@
 //
 // Every key starts with a two-byte prefix naming its table. Integers in keys
 // are big-endian so that keys sort in numeric order. The layout is version
-// 3 (m/schema); Open refuses a directory in another layout.
+// 3 (m/schema); Open rewrites a version-2 directory in place (its event
+// ids were unique store-wide; see migrateDedupKeys) and refuses any other.
 //
 // A person is an identity with aliases, and every alias has a stream: a
 // number under which everything that arrived under that alias is kept —
