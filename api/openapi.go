@@ -146,7 +146,7 @@ var schemas = map[string]any{
 	})}),
 	"Health": obj(nil, map[string]any{"status": str("ok or ready"), "version": str("")}),
 	"Event": obj([]string{"alias", "type"}, map[string]any{
-		"id":         str("optional client id; an event with an id already stored is a duplicate and is not stored again"),
+		"id":         str("optional client id, unique per alias; an event whose id is already stored under its alias is a duplicate and is not stored again"),
 		"alias":      str("kind:value — anon, email, customer, loyalty, b2b or social:<provider>"),
 		"type":       map[string]any{"type": "string", "enum": eventTypeNames()},
 		"item":       str("item id; required for item events"),

@@ -67,7 +67,7 @@ const (
 // return, wishlist, rating) name an Item; social events name either an Item
 // or a Target ("brand:X", "category:X", "topic:X", or another person's alias).
 type Event struct {
-	ClientID   string // optional; a second event with the same ClientID is a duplicate
+	ClientID   string // optional; a second event with the same ClientID under the same Alias is a duplicate
 	Alias      Alias
 	Type       EventType
 	Item       string

@@ -185,7 +185,7 @@ func (db *DB) purgeSocialBatch(ctx context.Context, id engine.IdentityID, limit 
 				}
 				doomed = append(doomed, it.Item().KeyCopy(nil))
 				if ev.ClientID != "" {
-					doomed = append(doomed, dedupKey(ev.ClientID))
+					doomed = append(doomed, dedupKey(stream, ev.ClientID))
 				}
 				n++
 			}

@@ -113,24 +113,21 @@ func openKV(k kv) (*DB, error) {
 
 // schema names the key layout this version reads and writes (see doc.go).
 // Version 2 gave every alias its own stream of events and ended alias keys
-// with a zero byte.
-const schema = "2"
+// with a zero byte; version 3 keys event ids by stream (dedupKey).
+const schema = "3"
 
 // checkSchema refuses a data directory written in another key layout,
-// rather than misreading it, and stamps a new one with this layout.
+// rather than misreading it, stamps a new one with this layout, and
+// brings a layout-2 one up to date in place (migrateDedupKeys).
 func checkSchema(k kv) error {
 	key := []byte("m/schema")
-	return k.Update(nil, func(txn kvTxn) error {
+	var found string
+	err := k.Update(nil, func(txn kvTxn) error {
 		item, err := txn.Get(key)
 		if err == nil {
 			v, err := item.ValueCopy(nil)
-			if err != nil {
-				return err
-			}
-			if string(v) != schema {
-				return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", v, schema)
-			}
-			return nil
+			found = string(v)
+			return err
 		}
 		if !errors.Is(err, errNotFound) {
 			return err
@@ -144,8 +141,18 @@ func checkSchema(k kv) error {
 		if used {
 			return engine.Errorf(engine.CodeUnavailable, "the data directory was written by an earlier rapport (key layout 1); remove it and import the data again")
 		}
+		found = schema
 		return txn.Set(key, []byte(schema))
 	})
+	switch {
+	case err != nil:
+		return err
+	case found == schema:
+		return nil
+	case found == "2":
+		return migrateDedupKeys(k)
+	}
+	return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", found, schema)
 }
 
 // Close releases the sequences and closes Badger, flushing everything.

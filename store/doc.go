@@ -4,14 +4,15 @@
 //
 // Every key starts with a two-byte prefix naming its table. Integers in keys
 // are big-endian so that keys sort in numeric order. The layout is version
-// 2 (m/schema); Open refuses a directory in another layout.
+// 3 (m/schema); Open rewrites a version-2 directory in place (its event
+// ids were unique store-wide; see migrateDedupKeys) and refuses any other.
 //
 // A person is an identity with aliases, and every alias has a stream: a
 // number under which everything that arrived under that alias is kept —
-// its events, consents, links and preferences. Linking re-points aliases
-// and merging re-points another identity's aliases; no record moves, so an
-// unlink gives an alias back exactly its own history, and erasure drops a
-// stream's key ranges whole. An alias's text is stored only in its alias
+// its events (and the ids they were sent with), consents, links and
+// preferences. Linking re-points aliases and merging re-points another
+// identity's aliases; no record moves, so an unlink gives an alias back
+// exactly its own history, and erasure drops a stream's key ranges whole. An alias's text is stored only in its alias
 // key, in s/, and in values under its own stream; identity records hold
 // stream numbers, so no old version of another record names an erased
 // alias. Identity and stream numbers share one sequence.
@@ -23,7 +24,7 @@
 //	c/<stream:8><time:8><seq:8>              → consent decision             per alias, in time order
 //	l/<stream:8><time:8><seq:8>              → link record                  link, merge, unlink of that alias
 //	u/<stream:8>                             → preferences                  set under that alias
-//	d/<client id>                            → <stream:8><time:8><event id:8>   idempotency index
+//	d/<stream:8><client id>                  → <stream:8><time:8><event id:8>   idempotency index: an event id is unique per alias
 //	f/<identity:8>                           → feature vector
 //	q/<seq:8><identity:8>                    → (empty)                      change log: identities the merge must recompute
 //	x/<receipt id>                           → erasure receipt              status, held and removed counts, identity number

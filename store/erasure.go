@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -166,7 +165,7 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 		removed["memberships"] = e.Held["memberships"] // removed with the request
 		for i, alias := range r.Aliases {
 			stream := r.streams[i]
-			for _, table := range []string{prefixEvent, prefixConsent, prefixLink, prefixStream, prefixPreferences, prefixOrgMember} {
+			for _, table := range []string{prefixEvent, prefixDedup, prefixConsent, prefixLink, prefixStream, prefixPreferences, prefixOrgMember} {
 				drop = append(drop, streamKey(table, stream))
 			}
 			// An alias taken up again since the request (a new visitor
@@ -176,19 +175,8 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 			} else {
 				removed["aliases"]--
 			}
-			err := scanPrefix(txn, eventPrefix(stream), func(k, v []byte) error {
-				var ref eventRef
-				copy(ref[:], k[len(prefixEvent):])
-				ev, err := decodeEvent(ref, v)
-				if err != nil || ev.ClientID == "" {
-					return err
-				}
+			err := scanPrefix(txn, streamKey(prefixDedup, stream), func(k, v []byte) error {
 				removed["dedup_keys"]++
-				dk := dedupKey(ev.ClientID)
-				if sharesPrefix(txn, dk) {
-					return txn.Delete(dk)
-				}
-				drop = append(drop, dk)
 				return nil
 			})
 			if err != nil {
@@ -224,21 +212,6 @@ func lookupAliasEntry(txn kvTxn, a engine.Alias) (aliasEntry, error) {
 		return err
 	})
 	return e, err
-}
-
-// sharesPrefix reports whether a live key other than k starts with k, so
-// that dropping k as a prefix would drop it too.
-func sharesPrefix(txn kvTxn, k []byte) bool {
-	opts := defaultIterOptions
-	opts.Prefix, opts.PrefetchValues = k, false
-	it := txn.NewIterator(opts)
-	defer it.Close()
-	for it.Rewind(); it.Valid(); it.Next() {
-		if !bytes.Equal(it.Item().Key(), k) {
-			return true
-		}
-	}
-	return false
 }
 
 // PurgeExpired deletes every event older than its type's time to live at
@@ -293,10 +266,10 @@ func (db *DB) PurgeExpired(ctx context.Context, ttl map[engine.EventType]time.Du
 				continue
 			}
 			keys = append(keys, it.Item().KeyCopy(nil))
-			if ev.ClientID != "" {
-				keys = append(keys, dedupKey(ev.ClientID))
-			}
 			stream := binary.BigEndian.Uint64(k[len(prefixEvent):])
+			if ev.ClientID != "" {
+				keys = append(keys, dedupKey(stream, ev.ClientID))
+			}
 			if id, ok := owners[stream]; !ok {
 				changed[engine.IdentityID(stream)] = true
 			} else if id != 0 {

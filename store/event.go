@@ -58,8 +58,9 @@ func decodeEvent(ref eventRef, val []byte) (engine.Event, error) {
 }
 
 // AppendEvents stores a batch of validated events atomically: all of them or,
-// on error, none. An event whose client id is already stored is skipped and
-// counted as a duplicate. When it returns without error the batch is on disk
+// on error, none. An event whose client id is already stored under the same
+// alias (or repeated under it in the batch) is skipped and counted as a
+// duplicate; the same id under another alias is another event. When it returns without error the batch is on disk
 // (with SyncWrites).
 //
 // Unknown aliases become new identities first, in a small transaction of
@@ -97,7 +98,7 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 	var res engine.IngestResult
 	err := db.update(ctx, func(txn kvTxn) error {
 		res = engine.IngestResult{}
-		seen := make(map[string]bool)
+		seen := make(map[dedupID]bool)
 		ids := make(map[engine.Alias]aliasEntry)
 		changed := make(map[engine.IdentityID]bool)
 		for i := range events {
@@ -113,7 +114,7 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 				ids[ev.Alias] = e
 			}
 			if ev.ClientID != "" {
-				dup, err := isDuplicate(txn, ev.ClientID, seen)
+				dup, err := isDuplicate(txn, dedupID{e.stream, ev.ClientID}, seen)
 				if err != nil {
 					return err
 				}
@@ -131,7 +132,7 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 				return fmt.Errorf("set event: %w", err)
 			}
 			if ev.ClientID != "" {
-				if err := txn.Set(dedupKey(ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
+				if err := txn.Set(dedupKey(e.stream, ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
 					return fmt.Errorf("set dedup: %w", err)
 				}
 			}
@@ -198,12 +199,24 @@ func (db *DB) ensureIdentities(ctx context.Context, events []engine.Event) (map[
 	return ids, err
 }
 
-func isDuplicate(txn kvTxn, clientID string, seen map[string]bool) (bool, error) {
-	if seen[clientID] {
+// dedupID is an event id as it is deduplicated: under one alias's stream.
+type dedupID struct {
+	stream   uint64
+	clientID string
+}
+
+// isDuplicate reports whether id is in seen (adding it) or stored.
+func isDuplicate(txn kvTxn, id dedupID, seen map[dedupID]bool) (bool, error) {
+	if seen[id] {
 		return true, nil
 	}
-	seen[clientID] = true
-	_, err := txn.Get(dedupKey(clientID))
+	seen[id] = true
+	return hasDedup(txn, id)
+}
+
+// hasDedup reports whether id is stored.
+func hasDedup(txn kvTxn, id dedupID) (bool, error) {
+	_, err := txn.Get(dedupKey(id.stream, id.clientID))
 	switch {
 	case err == nil:
 		return true, nil

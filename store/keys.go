@@ -58,7 +58,15 @@ func eventPrefix(stream uint64) []byte {
 	return binary.BigEndian.AppendUint64([]byte(prefixEvent), stream)
 }
 
-func dedupKey(clientID string) []byte { return []byte(prefixDedup + clientID) }
+// dedupKey is the idempotency key of an event id sent under the alias
+// whose stream is stream. An id is unique per alias, not across the
+// store, so that nobody can send another person's id first and have the
+// real event refused as a duplicate; a client retrying a batch sends it
+// under the same alias. The keys follow their stream through links,
+// merges and unlinks untouched, and erasure drops them with the stream.
+func dedupKey(stream uint64, clientID string) []byte {
+	return append(streamKey(prefixDedup, stream), clientID...)
+}
 
 func itemKey(id string) []byte { return []byte(prefixItem + id) }
 

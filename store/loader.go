@@ -24,7 +24,8 @@ import (
 // identities it touches and is not safe for concurrent use.
 type Loader struct {
 	db      *DB
-	seen    map[string]bool
+	seen    map[loadedID]bool
+	streams map[engine.Alias]uint64 // stream in the store when first seen; 0: new in this load
 	members map[engine.OrgID][]engine.Alias
 	batch   []loadOp      // queued, not yet handed to the writer
 	ops     chan []loadOp // to the writer
@@ -38,6 +39,12 @@ type Loader struct {
 	now    time.Time
 	change uint64 // the change-log sequence of this load
 	err    error  // from drawing it
+}
+
+// loadedID is an event id the load has seen, under the alias it came with.
+type loadedID struct {
+	alias    engine.Alias
+	clientID string
 }
 
 // loadOp is one queued write: an event, or (rarer, so not inline) a
@@ -57,7 +64,7 @@ const loadBatch = 256 // ops a batch hands to the writer at once
 func (db *DB) NewLoader() *Loader {
 	l := &Loader{
 		db: db, wb: db.kv.NewWriteBatch(nil),
-		ids: make(map[engine.Alias]aliasEntry), seen: make(map[string]bool),
+		ids: make(map[engine.Alias]aliasEntry), seen: make(map[loadedID]bool), streams: make(map[engine.Alias]uint64),
 		now: time.Now().UTC(),
 		ops: make(chan []loadOp, 8), free: make(chan []loadOp, 10), done: make(chan struct{}),
 	}
@@ -101,7 +108,7 @@ func (l *Loader) apply(op *loadOp) error {
 			return fmt.Errorf("load event: %w", err)
 		}
 		if ev.ClientID != "" {
-			if err := l.wb.Set(dedupKey(ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
+			if err := l.wb.Set(dedupKey(e.stream, ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
 				return fmt.Errorf("load dedup: %w", err)
 			}
 		}
@@ -170,24 +177,46 @@ func (l *Loader) finish() error {
 // AddEvent writes a validated event under eventID, which the caller derives
 // from its source (a file row, a generator's counter) so that loading the
 // same data again rewrites the same keys. It reports false, without writing,
-// when the event's client id is already stored.
+// when the event's client id is already stored under its alias (or was
+// loaded under it before), as AppendEvents does.
 func (l *Loader) AddEvent(ev *engine.Event, eventID uint64) (bool, error) {
 	if ev.ClientID != "" {
-		if l.seen[ev.ClientID] {
+		id := loadedID{ev.Alias, ev.ClientID}
+		if l.seen[id] {
 			return false, nil
 		}
-		l.seen[ev.ClientID] = true
-		var dup bool
-		err := l.db.kv.View(func(txn kvTxn) (err error) {
-			dup, err = isDuplicate(txn, ev.ClientID, map[string]bool{})
-			return err
-		})
-		if err != nil || dup {
+		l.seen[id] = true
+		if dup, err := l.stored(id); err != nil || dup {
 			return false, err
 		}
 	}
 	err := l.queue(func(op *loadOp) { op.kind, op.id, op.event = 'e', eventID, *ev })
 	return err == nil, err
+}
+
+// stored reports whether id was in the store before this load. An alias
+// the store did not know when the load first met it has no stored ids:
+// all of its ids are in seen.
+func (l *Loader) stored(id loadedID) (bool, error) {
+	stream, known := l.streams[id.alias]
+	var dup bool
+	err := l.db.kv.View(func(txn kvTxn) error {
+		if !known {
+			e, err := lookupAlias(txn, id.alias)
+			if err != nil && engine.ErrorCode(err) != engine.CodeNotFound {
+				return err
+			}
+			stream = e.stream // 0 when not found
+			l.streams[id.alias] = stream
+		}
+		if stream == 0 {
+			return nil
+		}
+		var err error
+		dup, err = hasDedup(txn, dedupID{stream, id.clientID})
+		return err
+	})
+	return dup, err
 }
 
 func (l *Loader) identity(a engine.Alias, region string) (aliasEntry, error) {

@@ -29,11 +29,12 @@ func newMem() *memWriter {
 }
 
 func (m *memWriter) AddEvent(ev *engine.Event, id uint64) (bool, error) {
-	if ev.ClientID != "" {
-		if m.ids[ev.ClientID] {
+	if ev.ClientID != "" { // an id is unique per alias, as in the store
+		k := ev.Alias.String() + "\x00" + ev.ClientID
+		if m.ids[k] {
 			return false, nil
 		}
-		m.ids[ev.ClientID] = true
+		m.ids[k] = true
 	}
 	m.events[id] = *ev
 	return true, nil
