@@ -24,7 +24,7 @@ func (s *Server) cors(c *gin.Context) {
 	h.Set("Access-Control-Expose-Headers", "X-Request-ID, ETag, Retry-After")
 	if c.Request.Method == http.MethodOptions && c.GetHeader("Access-Control-Request-Method") != "" {
 		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, If-None-Match")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID, If-None-Match, "+UserTokenHeader)
 		h.Set("Access-Control-Max-Age", "600")
 		c.AbortWithStatus(http.StatusNoContent)
 		return
