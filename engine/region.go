@@ -232,8 +232,8 @@ func init() {
 		for b := 'A'; b <= 'Z'; b++ {
 			code := string([]rune{a, b})
 			r, err := language.ParseRegion(code)
-			if err != nil || r.String() != code || r.Canonicalize() != r || !r.IsCountry() || r.IsPrivateUse() {
-				continue
+			if err != nil || r.String() != code || r.Canonicalize() != r || !r.IsCountry() || (r.IsPrivateUse() && code != "XK") {
+				continue // XK, Kosovo, is a user-assigned code in ISO 3166 that everyone uses
 			}
 			if code == "EZ" || code == "UN" { // the eurozone and the United Nations: no one lives there
 				continue

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,7 +125,7 @@ func TestAdversarialRegionTable(t *testing.T) {
 			{"US-CA", "US-CA"}, {"us-ca", "US-CA"}, {"US", "US"}, {"USA", "US"}, {"United States", "US"},
 			{"United States of America", "US"}, {"Brazil", "BR"}, {"BRA", "BR"}, {"br", "BR"}, {"USA-NY", "US-NY"},
 			{"Côte d’Ivoire", "CI"}, {"Cote d'Ivoire", "CI"}, {"Bosnia and Herzegovina", "BA"}, {"Saint Lucia", "LC"},
-			{"Guinea-Bissau", "GW"}, {"Faroe Islands", "FO"}, {"Greenland", "GL"},
+			{"Guinea-Bissau", "GW"}, {"Faroe Islands", "FO"}, {"Greenland", "GL"}, {"Kosovo", "XK"}, {"XK", "XK"},
 		} {
 			resolves(t, c.raw, c.code, allApplies)
 		}
@@ -230,4 +231,23 @@ func TestConsentPolicyForRegions(t *testing.T) {
 			t.Errorf("%s %q: EffectiveIn without a decision is %+v, want the default %v", c.name, c.regions, got, c.want)
 		}
 	}
+}
+
+// FuzzResolveRegion checks that resolving never panics and that a resolved
+// region's code resolves to the same region, so a canonical code stored or
+// written in a policy means what it meant.
+func FuzzResolveRegion(f *testing.F) {
+	for _, s := range []string{"DE", "eu-de", "United Kingdom", "US-CA", "EU-DE-BY", "EEA", "Côte d’Ivoire", "EU-", "-", "UK-SCT", "\x00", "EU-EU-EU-DE"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		r, ok := engine.ResolveRegion(raw)
+		if !ok {
+			return
+		}
+		again, ok := engine.ResolveRegion(r.Code)
+		if !ok || again.Code != r.Code || again.Country != r.Country || !slices.Equal(again.Blocs, r.Blocs) {
+			t.Fatalf("%q resolved to %+v, whose code resolves to %+v (ok %v)", raw, r, again, ok)
+		}
+	})
 }
