@@ -1,8 +1,8 @@
 package engine
 
 import (
-	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -153,30 +153,55 @@ func (c *Consent) Validate(now time.Time) []FieldError {
 	return errs
 }
 
-// ConsentPolicy is the default for people who have not decided: per region
-// (an identity's region, matched exactly and then by its part before the
-// first '-', so "EU-DE" falls back to "EU"), and otherwise Default. Each
-// map lists the purposes that apply without a decision; the rest need one.
+// ConsentPolicy is the default for people who have not decided. Each map
+// lists the purposes that apply without a decision; the rest need one, and
+// an entry is complete (a purpose it does not list needs opt-in). A region
+// value is resolved (ResolveRegion) and the most specific entry applies:
+// its subdivision ("US-CA"), its country ("DE"), its blocs ("EU", "EEA",
+// "UK"), then Default. Unknown applies to an absent or unrecognised region;
+// nil means the strictest built-in entry (OptInPurposes).
 type ConsentPolicy struct {
-	Default map[Purpose]bool            `json:"default"`
+	Default map[Purpose]bool `json:"default"`
+	Unknown map[Purpose]bool `json:"unknown,omitempty"`
+	// Regions is keyed by canonical codes: Region.Code or a Bloc.
+	// ParseConsentPolicy turns any form ResolveRegion reads into them.
 	Regions map[string]map[Purpose]bool `json:"regions"`
 }
 
-// DefaultConsentPolicy asks for explicit opt-in to social signals and
-// analytics in the EU, the EEA and the UK, where personalization from
+// OptInPurposes is the built-in entry for the EU, the EEA and the UK, and
+// for people whose region is absent or unrecognised: personalization from
 // first-party data and linking a person's own accounts apply until
-// withdrawn; elsewhere everything applies until withdrawn.
-func DefaultConsentPolicy() ConsentPolicy {
-	optIn := map[Purpose]bool{PurposePersonalization: true, PurposeCrossDevice: true}
-	all := map[Purpose]bool{PurposePersonalization: true, PurposeSocial: true, PurposeCrossDevice: true, PurposeAnalytics: true}
-	return ConsentPolicy{Default: all, Regions: map[string]map[Purpose]bool{"EU": optIn, "EEA": optIn, "UK": optIn}}
+// withdrawn; social signals and analytics need opt-in.
+func OptInPurposes() map[Purpose]bool {
+	return map[Purpose]bool{PurposePersonalization: true, PurposeCrossDevice: true}
 }
 
-// ParseConsentPolicy reads a policy document (JSON, as ConsentPolicy).
+// builtinUnknown is OptInPurposes, for reading only.
+var builtinUnknown = OptInPurposes()
+
+// DefaultConsentPolicy asks for explicit opt-in to social signals and
+// analytics (OptInPurposes) in the EU, the EEA and the UK, in Switzerland,
+// Gibraltar and the Crown Dependencies (Jersey, Guernsey, the Isle of Man),
+// whose laws follow the GDPR, and wherever the region is absent or
+// unrecognised; elsewhere everything applies until withdrawn.
+func DefaultConsentPolicy() ConsentPolicy {
+	all := map[Purpose]bool{PurposePersonalization: true, PurposeSocial: true, PurposeCrossDevice: true, PurposeAnalytics: true}
+	regions := map[string]map[Purpose]bool{}
+	for _, key := range []string{"EU", "EEA", "UK", "CH", "GI", "JE", "GG", "IM"} {
+		regions[key] = OptInPurposes()
+	}
+	return ConsentPolicy{Default: all, Unknown: OptInPurposes(), Regions: regions}
+}
+
+// ParseConsentPolicy reads a policy document (JSON, as ConsentPolicy). Its
+// region keys may take any form ResolveRegion reads ("Germany", "eu-de",
+// "GBR") and are stored canonical; "EU", "EEA" and "UK" name the blocs.
+// The error (CodeInvalid) names an unknown field, purpose or region key,
+// or two keys naming the same region.
 func ParseConsentPolicy(data []byte) (ConsentPolicy, error) {
-	var p ConsentPolicy
-	if err := json.Unmarshal(data, &p); err != nil {
-		return ConsentPolicy{}, Errorf(CodeInvalid, "consent policy: %v", err)
+	var doc ConsentPolicy
+	if fe := DecodeObject(data, &doc); fe != nil {
+		return ConsentPolicy{}, Errorf(CodeInvalid, "consent policy: %s", fe.String())
 	}
 	check := func(where string, m map[Purpose]bool) error {
 		for purpose := range m {
@@ -186,35 +211,96 @@ func ParseConsentPolicy(data []byte) (ConsentPolicy, error) {
 		}
 		return nil
 	}
-	if err := check("default", p.Default); err != nil {
+	if err := check("default", doc.Default); err != nil {
 		return ConsentPolicy{}, err
 	}
-	for region, m := range p.Regions {
-		if err := check("region "+region, m); err != nil {
+	if err := check("unknown", doc.Unknown); err != nil {
+		return ConsentPolicy{}, err
+	}
+	p := ConsentPolicy{Default: doc.Default, Unknown: doc.Unknown, Regions: make(map[string]map[Purpose]bool, len(doc.Regions))}
+	keys := slices.Sorted(maps.Keys(doc.Regions))
+	from := map[string]string{} // canonical key -> the key as written
+	for _, raw := range keys {
+		key, ok := policyKey(raw)
+		if !ok {
+			return ConsentPolicy{}, Errorf(CodeInvalid, "consent policy: region %q is not a country, subdivision or bloc "+
+				"(write ISO codes such as DE or US-CA, English names, or EU, EEA, UK; "+
+				"for people whose region is absent or unrecognised use the top-level \"unknown\" entry)", raw)
+		}
+		if other, dup := from[key]; dup {
+			return ConsentPolicy{}, Errorf(CodeInvalid, "consent policy: regions %q and %q both name %s", other, raw, key)
+		}
+		from[key] = raw
+		if err := check("region "+raw, doc.Regions[raw]); err != nil {
 			return ConsentPolicy{}, err
 		}
+		p.Regions[key] = doc.Regions[raw]
 	}
 	return p, nil
 }
 
-// For returns the policy's default for purpose in region. A region's
-// entry is complete: a purpose it does not list needs explicit opt-in.
-func (p *ConsentPolicy) For(region string, purpose Purpose) bool {
-	if m, ok := p.Regions[region]; ok {
-		return m[purpose]
+// policyKey returns the canonical key of a policy's region entry: a bloc
+// by its name, any other region by its code.
+func policyKey(raw string) (string, bool) {
+	if b := Bloc(strings.ToUpper(strings.TrimSpace(raw))); blocMembers[b] != nil {
+		return string(b), true
 	}
-	if head, _, found := strings.Cut(region, "-"); found {
-		if m, ok := p.Regions[head]; ok {
-			return m[purpose]
+	r, ok := ResolveRegion(raw)
+	return r.Code, ok
+}
+
+// entry returns the policy's entry for a region value.
+func (p *ConsentPolicy) entry(region string) map[Purpose]bool {
+	r, ok := ResolveRegion(region)
+	if !ok {
+		if p.Unknown == nil {
+			return builtinUnknown
+		}
+		return p.Unknown
+	}
+	for _, key := range r.keys() {
+		if m, ok := p.Regions[key]; ok {
+			return m
 		}
 	}
-	return p.Default[purpose]
+	return p.Default
+}
+
+// For reports whether purpose applies without a decision to a person in
+// region (any form ResolveRegion reads; absent or unrecognised: Unknown).
+func (p *ConsentPolicy) For(region string, purpose Purpose) bool {
+	return p.entry(region)[purpose]
+}
+
+// ForRegions is For for a person known under several region values (their
+// identity's and their aliases'): the strictest wins, so purpose applies
+// only if it applies in every one. Blank values say nothing and are
+// skipped, but an unrecognised one counts as unknown; with no value left
+// the region is unknown.
+func (p *ConsentPolicy) ForRegions(regions []string, purpose Purpose) bool {
+	known := false
+	for _, region := range regions {
+		if strings.TrimSpace(region) == "" {
+			continue
+		}
+		known = true
+		if !p.For(region, purpose) {
+			return false
+		}
+	}
+	return known || p.For("", purpose)
 }
 
 // Effective returns the consent in force for purpose: the decision received
 // last that has not expired, or the regional default. history may be
 // in any order and hold other purposes.
 func (p *ConsentPolicy) Effective(history []Consent, region string, purpose Purpose, now time.Time) Consent {
+	return p.EffectiveIn(history, []string{region}, purpose, now)
+}
+
+// EffectiveIn is Effective for a person known under several region values:
+// without a decision on record, the default is ForRegions.
+func (p *ConsentPolicy) EffectiveIn(history []Consent, regions []string, purpose Purpose, now time.Time) Consent {
 	var best *Consent
 	for i := range history {
 		c := &history[i]
@@ -228,5 +314,5 @@ func (p *ConsentPolicy) Effective(history []Consent, region string, purpose Purp
 	if best != nil {
 		return *best
 	}
-	return Consent{Purpose: purpose, Granted: p.For(region, purpose), Source: "policy", Default: true}
+	return Consent{Purpose: purpose, Granted: p.ForRegions(regions, purpose), Source: "policy", Default: true}
 }

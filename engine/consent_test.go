@@ -17,7 +17,7 @@ func TestConsentPolicyAndEffective(t *testing.T) {
 		want    bool
 	}{
 		{"EU-DE", engine.PurposeSocial, false}, {"EU", engine.PurposePersonalization, true},
-		{"UK", engine.PurposeAnalytics, false}, {"US-CA", engine.PurposeSocial, true}, {"", engine.PurposeSocial, true},
+		{"UK", engine.PurposeAnalytics, false}, {"US-CA", engine.PurposeSocial, true}, {"", engine.PurposeSocial, false},
 	} {
 		if got := p.For(c.region, c.purpose); got != c.want {
 			t.Errorf("%s %s: %v", c.region, c.purpose, got)

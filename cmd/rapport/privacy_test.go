@@ -39,9 +39,11 @@ func TestExportAndErasureEndToEnd(t *testing.T) {
 	data := t.TempDir()
 	key := createKey(t, data, "admin")
 	srv := startServer(t, data)
+	// Every event carries a region: a social like from a person with none
+	// would meet the strictest policy and not be stored.
 	events := `{"id":"zz-ord-1","alias":"customer:ZZ-PRIV-1","type":"purchase","item":"SKU-1","price":5,"currency":"EUR","region":"US"}
 {"alias":"anon:ZZ-PRIV-COOKIE","type":"view","item":"SKU-2","region":"US"}
-{"alias":"customer:ZZ-PRIV-1","type":"social_like","item":"SKU-3","source":"social:instagram"}
+{"alias":"customer:ZZ-PRIV-1","type":"social_like","item":"SKU-3","source":"social:instagram","region":"US"}
 {"alias":"customer:ZZ-STAYS-2","type":"purchase","item":"SKU-1","region":"US"}`
 	if status, body := call(t, "POST", srv.url+"/v1/events", key, events); status != 200 || !strings.Contains(string(body), `"accepted":4`) {
 		t.Fatalf("events: %d %s", status, body)
