@@ -26,16 +26,7 @@ func NewGate(policy engine.ConsentPolicy) *Gate { return &Gate{Policy: policy} }
 // if there is one, else the policy of p's region and of every region in
 // also (where else the person was seen), the strictest of them.
 func (g *Gate) Decide(p *engine.Identity, history []engine.Consent, purpose engine.Purpose, now time.Time, also ...string) engine.Consent {
-	c := g.Policy.Effective(history, p.Region, purpose, now)
-	if !c.Default || !c.Granted {
-		return c
-	}
-	for _, region := range also {
-		if region != "" && !g.Policy.For(region, purpose) {
-			c.Granted = false
-		}
-	}
-	return c
+	return g.Policy.EffectiveIn(history, append([]string{p.Region}, also...), purpose, now)
 }
 
 // Usable returns the events a computation may use at now: none without
