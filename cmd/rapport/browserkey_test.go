@@ -87,7 +87,6 @@ func TestAdversarialBrowserKeyInChromium(t *testing.T) {
 	}))
 	defer shop.Close()
 	srv := startServer(t, data, "--cors-origins", shop.URL, "--jwt-secret-file", secretFile, "--jwt-issuer", "https://idp.shop.example", "--jwt-audience", "rapport")
-	defer srv.stop(t)
 	token := hs256(t, secret, map[string]any{"sub": "customer:C00001", "iss": "https://idp.shop.example", "aud": "rapport", "exp": time.Now().Add(time.Hour).Unix()})
 	cfg, _ := json.Marshal(map[string]string{"api": srv.url, "key": key, "token": token, "other": "customer:C00002"})
 	page = fmt.Sprintf(shopPage, cfg)

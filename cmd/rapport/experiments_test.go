@@ -96,6 +96,11 @@ func TestExperimentSimulation(t *testing.T) {
 	var batch []string
 	for i := range visitors {
 		who := fmt.Sprintf("anon:sim-%04d", i)
+		// A visitor of no known region is in an experiment only once they
+		// accept analytics on the consent banner.
+		if status, b := call(t, "PUT", base+"/v1/identities/"+who+"/consents/analytics", key, `{"granted":true,"source":"banner"}`); status != 200 {
+			t.Fatalf("consent banner: %d %s", status, b)
+		}
 		l := recommend(who)
 		assigned[who] = l.Variant
 		c := sent[l.Variant]
