@@ -11,15 +11,17 @@ build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rapport
 
 # run: fill $(DATA) with the demo shop if it is empty, train a model if there
-# is none, make an admin and a storefront key (printed), and serve on $(ADDR).
+# is none, make an admin, a storefront and a browser key (printed), and serve on $(ADDR).
 run: build
 	@$(BIN) demo --data $(DATA) --if-empty
 	@$(BIN) train --data $(DATA) --if-none
 	@admin=$$($(BIN) keys create --data $(DATA) --role admin --name make-run-admin --replace | tail -n 1) && \
 	 storefront=$$($(BIN) keys create --data $(DATA) --role storefront --name make-run-storefront --replace | tail -n 1) && \
-	 echo && echo "API keys (new each run; paste these into another shell):" && \
+	 browser=$$($(BIN) keys create --data $(DATA) --role browser --name make-run-browser --replace | tail -n 1) && \
+	 echo && echo "API keys (new each run; paste these into another shell; the browser key is the one a page may carry):" && \
 	 echo "  export RAPPORT_ADMIN_KEY=$$admin" && \
-	 echo "  export RAPPORT_STOREFRONT_KEY=$$storefront" && echo
+	 echo "  export RAPPORT_STOREFRONT_KEY=$$storefront" && \
+	 echo "  export RAPPORT_BROWSER_KEY=$$browser" && echo
 	$(BIN) serve --data $(DATA) --addr $(ADDR)
 
 # test: every test on Badger, then the store-backed suites again on Redis

@@ -170,7 +170,7 @@ var schemas = map[string]any{
 	}),
 	"ItemBatch":      arrayOf(ref("Item")),
 	"PutItemsResult": obj(nil, map[string]any{"upserted": integer()}),
-	"KeyRequest": obj([]string{"role"}, map[string]any{"role": map[string]any{"type": "string", "enum": []string{"ingest", "storefront", "portal", "data", "admin"}}, "name": str(""),
+	"KeyRequest": obj([]string{"role"}, map[string]any{"role": map[string]any{"type": "string", "enum": []string{"browser", "ingest", "storefront", "portal", "data", "admin"}}, "name": str(""),
 		"org": str("scope the key to one organisation (portal and storefront keys)"), "rate": num("the key's own rate limit, requests per second (0: the server's)")}),
 	"Key": obj(nil, map[string]any{"id": str(""), "name": str(""), "role": str(""),
 		"created_at": map[string]any{"type": "string", "format": "date-time"}, "revoked_at": map[string]any{"type": "string", "format": "date-time"}}),

@@ -42,7 +42,7 @@ func openStore(g *globals, bulk bool) (*store.DB, error) {
 func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys create", "keys create --role ROLE [--name NAME] [--org ORG] [--rate N] [--replace]", stderr)
 	g := addGlobals(fs)
-	role := fs.String("role", "", "ingest, storefront, portal, data or admin")
+	role := fs.String("role", "", "browser (publishable), ingest, storefront, portal, data or admin")
 	name := fs.String("name", "", "a label for the key")
 	replace := fs.Bool("replace", false, "revoke active keys with the same name first")
 	org := fs.String("org", "", "scope the key to one organisation (portal and storefront keys)")
