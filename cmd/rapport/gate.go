@@ -60,6 +60,7 @@ type gatedWriter struct {
 	socialOnly bool
 	w          writer
 	allowed    map[string]bool
+	consented  map[engine.Alias]bool // aliases that got a consent decision
 }
 
 func (g *gatedWriter) AddEvent(ev *engine.Event, id uint64) (bool, error) {
@@ -110,5 +111,37 @@ func (g *gatedWriter) AddConsent(a engine.Alias, c engine.Consent, id uint64) er
 	} else if err != nil {
 		return err
 	}
+	if g.consented == nil {
+		g.consented = map[engine.Alias]bool{}
+	}
+	g.consented[a] = true
 	return g.w.AddConsent(a, c, id)
+}
+
+// enforce makes the imported decisions bite, as the API's do: the people
+// whose consents were imported lose the social signals their consent now
+// forbids (and their vectors are recomputed by the next merge, which the
+// purge marks them for). It returns how many signals it purged.
+func (g *gatedWriter) enforce(ctx context.Context) (int, error) {
+	if len(g.consented) == 0 {
+		return 0, nil
+	}
+	var ids []engine.IdentityID
+	seen := map[engine.IdentityID]bool{}
+	for a := range g.consented {
+		id, err := g.db.ResolveAlias(ctx, a)
+		if engine.ErrorCode(err) == engine.CodeNotFound {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	e := &features.Enforcer{Gate: g.gate, Store: g.db}
+	purged, _, err := e.Sweep(ctx, ids, time.Now())
+	return purged, err
 }

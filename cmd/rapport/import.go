@@ -75,6 +75,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	start := time.Now()
 	gate := &gatedWriter{db: db, gate: features.NewGate(policy), socialOnly: what == "social", ctx: ctx}
 	sum, err := importInto(ctx, db, rest[0], do, gate, opts, *rejects, stderr)
+	if err == nil && what == "consents" {
+		var purged int
+		if purged, err = gate.enforce(ctx); err == nil && purged > 0 {
+			fmt.Fprintf(stderr, "purged %d social signals that the imported consents no longer permit\n", purged)
+		}
+	}
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

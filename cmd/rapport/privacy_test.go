@@ -196,3 +196,32 @@ func TestImportConsentsAndSocial(t *testing.T) {
 		}
 	}
 }
+
+// TestAdversarialImportedWithdrawalPurges proves that consent is enforced
+// on the import path too: `import consents` stored a withdrawal but never
+// called the enforcer, so the social signals it forbids stayed stored.
+func TestAdversarialImportedWithdrawalPurges(t *testing.T) {
+	data := t.TempDir()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rapport(t, "import", "events", write("events.csv", "customer,sku,when,region\n1,A,2026-01-01T10:00:00Z,US-NY\n"), "--data", data,
+		"--map", "identity=customer,item=sku,time=when", "--identity-kind", "customer", "--type", "purchase")
+	rapport(t, "import", "social", write("social.csv", "user,follows,at\n1,brand:Acme,2026-03-01T00:00:00Z\n"), "--data", data,
+		"--map", "identity=user,target=follows,time=at", "--identity-kind", "customer", "--source", "social:facebook")
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"import", "consents", write("consents.csv", "cid,what,decision\n1,social_signals,no\n"), "--data", data,
+		"--map", "identity=cid,purpose=what,granted=decision", "--identity-kind", "customer"}, io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "purged 1 social signals") {
+		t.Fatalf("import consents: exit %d, %s", code, stderr.String())
+	}
+	key := createKey(t, data, "data")
+	srv := startServer(t, data)
+	if status, body := call(t, "GET", srv.url+"/v1/identities/customer:1", key, ""); status != 200 || !strings.Contains(string(body), `"social_signals":0`) {
+		t.Fatalf("after an imported withdrawal: %d %s", status, body)
+	}
+}
