@@ -5,7 +5,7 @@ DATA    ?= ./rapport-data
 ADDR    ?= 127.0.0.1:8080
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run test race bench lint check-deps fuzz clean
+.PHONY: build run test race bench lint check-deps fuzz clean adversarial
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/rapport
@@ -32,6 +32,12 @@ test: lint check-deps
 	$(GO) test ./...
 	@redis-cli -u $(REDIS_URL) ping >/dev/null 2>&1 || { echo "make test: no Redis at $(REDIS_URL) for the Redis suites (apt-get install redis-server, or set REDIS_URL)" >&2; exit 1; }
 	RAPPORT_TEST_STORE=$(REDIS_URL) $(GO) test -count=1 $(REDIS_SUITES)
+
+# adversarial: the trust review's findings (issue 13), one test each, on
+# Badger and then on Redis (the browser one needs Chromium).
+adversarial:
+	$(GO) test -count=1 -run Adversarial ./...
+	RAPPORT_TEST_STORE=$(REDIS_URL) $(GO) test -count=1 -run Adversarial $(REDIS_SUITES)
 
 # race: the packages with concurrency of their own, under the race detector.
 race:
