@@ -113,19 +113,24 @@ func openKV(k kv) (*DB, error) {
 
 // schema names the key layout this version reads and writes (see doc.go).
 // Version 2 gave every alias its own stream of events and ended alias keys
-// with a zero byte.
-const schema = "2"
+// with a zero byte; version 3 indexes the social signals that name a
+// person (t/) and keeps their targets hashed like aliases (migrate.go).
+const schema = "3"
 
 // checkSchema refuses a data directory written in another key layout,
-// rather than misreading it, and stamps a new one with this layout.
+// rather than misreading it, migrates one in layout 2, and stamps a new
+// one with this layout.
 func checkSchema(k kv) error {
 	key := []byte("m/schema")
-	return k.Update(nil, func(txn kvTxn) error {
+	err := k.Update(nil, func(txn kvTxn) error {
 		item, err := txn.Get(key)
 		if err == nil {
 			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return err
+			}
+			if string(v) == "2" {
+				return errLayout2
 			}
 			if string(v) != schema {
 				return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", v, schema)
@@ -146,6 +151,13 @@ func checkSchema(k kv) error {
 		}
 		return txn.Set(key, []byte(schema))
 	})
+	if !errors.Is(err, errLayout2) {
+		return err
+	}
+	if _, _, err := migrateTo3(k); err != nil {
+		return fmt.Errorf("migrate the data to key layout %s: %w", schema, err)
+	}
+	return k.Update(nil, func(txn kvTxn) error { return txn.Set(key, []byte(schema)) })
 }
 
 // Close releases the sequences and closes Badger, flushing everything.

@@ -4,7 +4,8 @@
 //
 // Every key starts with a two-byte prefix naming its table. Integers in keys
 // are big-endian so that keys sort in numeric order. The layout is version
-// 2 (m/schema); Open refuses a directory in another layout.
+// 3 (m/schema); Open migrates a directory in layout 2 (migrate.go) and
+// refuses one in any other.
 //
 // A person is an identity with aliases, and every alias has a stream: a
 // number under which everything that arrived under that alias is kept —
@@ -14,7 +15,9 @@
 // stream's key ranges whole. An alias's text is stored only in its alias
 // key, in s/, and in values under its own stream; identity records hold
 // stream numbers, so no old version of another record names an erased
-// alias. Identity and stream numbers share one sequence.
+// alias. The one exception is a social signal whose target is another
+// person's alias (a follow of a friend): t/ indexes it by that alias, and
+// erasing the person drops it. Identity and stream numbers share one sequence.
 //
 //	a/<alias text>\x00                       → <identity:8><stream:8>       alias → identity (identity 0: erasure requested)
 //	s/<stream:8>                             → alias text                   the alias a stream belongs to
@@ -24,6 +27,7 @@
 //	l/<stream:8><time:8><seq:8>              → link record                  link, merge, unlink of that alias
 //	u/<stream:8>                             → preferences                  set under that alias
 //	d/<client id>                            → <stream:8><time:8><event id:8>   idempotency index
+//	t/<target alias text>\x00<event ref:24>  → (empty)                      social signals naming a person, by that person's alias
 //	f/<identity:8>                           → feature vector
 //	q/<seq:8><identity:8>                    → (empty)                      change log: identities the merge must recompute
 //	x/<receipt id>                           → erasure receipt              status, held and removed counts, identity number

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"rapport/engine"
@@ -19,7 +20,10 @@ import (
 // streams (events, social signals, consents, links, the alias of each
 // stream), their alias keys, identity record and feature vector; the
 // idempotency keys of their events are dropped too when no other key
-// shares their prefix, and deleted otherwise.
+// shares their prefix, and deleted otherwise. Other people's signals that
+// name one of the person's aliases as their target (a follow of a
+// friend), found through the t/ index, are dropped with their index
+// entries; the receipt counts them as LayerReferences.
 
 func erasureKey(id string) []byte { return []byte(prefixErasure + id) }
 
@@ -180,8 +184,14 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 				var ref eventRef
 				copy(ref[:], k[len(prefixEvent):])
 				ev, err := decodeEvent(ref, v)
-				if err != nil || ev.ClientID == "" {
+				if err != nil {
 					return err
+				}
+				if target, ok := engine.PersonTarget(ev.Target); ok {
+					drop = append(drop, referenceKey(target, ref))
+				}
+				if ev.ClientID == "" {
+					return nil
 				}
 				removed["dedup_keys"]++
 				dk := dedupKey(ev.ClientID)
@@ -194,6 +204,11 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 			if err != nil {
 				return err
 			}
+			keys, err := dropReferences(db, txn, alias, r.streams)
+			if err != nil {
+				return err
+			}
+			drop = append(drop, keys...)
 		}
 		drop = append(drop, identityKey(r.ID), vectorKey(r.ID))
 		e.Status, e.Removed = engine.ErasureRemoving, removed
@@ -224,6 +239,55 @@ func lookupAliasEntry(txn kvTxn, a engine.Alias) (aliasEntry, error) {
 		return err
 	})
 	return e, err
+}
+
+// dropReferences prepares the removal of other people's signals that name
+// alias a (one of the erased person's, whose streams are own): it deletes
+// their idempotency keys, notes their owners for the merge, and returns
+// the keys to drop — each signal and its index entry, so that no old
+// version of either survives in a file.
+func dropReferences(db *DB, txn kvTxn, a engine.Alias, own []uint64) ([][]byte, error) {
+	refs, err := referencesTo(txn, a)
+	if err != nil {
+		return nil, err
+	}
+	var drop [][]byte
+	var owners []engine.IdentityID
+	for _, r := range refs {
+		drop = append(drop, r.ref.key(), referenceKey(a, r.ref))
+		if !r.live() || slices.Contains(own, r.ref.stream()) {
+			continue
+		}
+		if r.ev.ClientID != "" {
+			dk := dedupKey(r.ev.ClientID)
+			if item, err := txn.Get(dk); err == nil {
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return nil, err
+				}
+				if bytes.Equal(v, append([]byte{formatV1}, r.ref[:]...)) {
+					if err := txn.Delete(dk); err != nil {
+						return nil, err
+					}
+				}
+			} else if !errors.Is(err, errNotFound) {
+				return nil, err
+			}
+		}
+		owner, err := streamAlias(txn, r.ref.stream())
+		if err != nil {
+			return nil, err
+		}
+		if e, err := lookupAliasEntry(txn, owner); err == nil && e.identity != 0 {
+			owners = append(owners, e.identity)
+		}
+	}
+	if len(owners) > 0 {
+		if err := db.noteChange(txn, owners...); err != nil {
+			return nil, err
+		}
+	}
+	return drop, nil
 }
 
 // sharesPrefix reports whether a live key other than k starts with k, so
