@@ -40,6 +40,17 @@ func encodeErasure(e *engine.Erasure) []byte {
 			enc.uint(uint64(v))
 		}
 	}
+	enc.uint(uint64(len(e.Remains)))
+	for _, r := range e.Remains {
+		enc.string(r.Layer)
+		enc.uint(uint64(r.Count))
+		enc.string(r.Until)
+		enc.uint(uint64(len(r.Copies)))
+		for _, c := range r.Copies {
+			enc.time(c.At)
+			enc.string(c.Where)
+		}
+	}
 	return enc.buf
 }
 
@@ -56,6 +67,16 @@ func decodeErasure(id string, val []byte) (engine.Erasure, error) {
 		}
 		for ; n > 0 && !d.bad; n-- {
 			(*m)[d.string()] = int(d.uint())
+		}
+	}
+	e.Remains = []engine.Remnant{}
+	if len(d.buf) > 0 { // receipts written before remnants were recorded have none
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			r := engine.Remnant{Layer: d.string(), Count: int(d.uint()), Until: d.string()}
+			for c := d.count(); c > 0 && !d.bad; c-- {
+				r.Copies = append(r.Copies, engine.Copy{At: d.time(), Where: d.string()})
+			}
+			e.Remains = append(e.Remains, r)
 		}
 	}
 	return e, d.err()
@@ -79,6 +100,12 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 			return err
 		}
 		receipt = engine.Erasure{ID: id, Status: engine.ErasurePending, RequestedAt: time.Now().UTC(), Held: held, Identity: r.ID}
+		if receipt.Remains, err = backupRemnant(txn, receipt.RequestedAt); err != nil {
+			return err
+		}
+		if receipt.Remains == nil {
+			receipt.Remains = []engine.Remnant{}
+		}
 		// Organisations stop listing the person at once.
 		if _, err := dropMemberships(txn, r.streams); err != nil {
 			return err
@@ -133,20 +160,44 @@ func (db *DB) Erase(ctx context.Context) ([]engine.Erasure, error) {
 	if err != nil {
 		return nil, err
 	}
-	var done []engine.Erasure
+	var removed []engine.Erasure
 	for _, e := range pending {
-		if err := ctx.Err(); err != nil {
-			return done, err
+		if err = ctx.Err(); err != nil {
+			break
 		}
-		e, err := db.erase(ctx, e)
-		if err != nil {
-			return done, fmt.Errorf("erasure %s: %w", e.ID, err)
+		e, rerr := db.erase(ctx, e)
+		if rerr != nil {
+			err = fmt.Errorf("erasure %s: %w", e.ID, rerr)
+			break
+		}
+		removed = append(removed, e)
+	}
+	if len(removed) == 0 {
+		return nil, err
+	}
+	// The engine's own files last, once for every erasure of the run.
+	remains := db.kv.Scrub(ctx)
+	var done []engine.Erasure
+	for _, e := range removed {
+		e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
+		uerr := db.update(ctx, func(txn kvTxn) error {
+			backups, err := backupRemnant(txn, e.CompletedAt)
+			if err != nil {
+				return err
+			}
+			e.Remains = append(append([]engine.Remnant{}, backups...), remains...)
+			return txn.Set(erasureKey(e.ID), encodeErasure(&e))
+		})
+		if uerr != nil {
+			return done, errors.Join(err, fmt.Errorf("erasure %s: %w", e.ID, uerr))
 		}
 		done = append(done, e)
 	}
-	return done, nil
+	return done, err
 }
 
+// erase removes what the receipt e covers and returns it marked removing;
+// Erase marks it done.
 func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, error) {
 	var drop [][]byte
 	err := db.update(ctx, func(txn kvTxn) error {
@@ -222,9 +273,7 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 			return e, fmt.Errorf("drop: %w", err)
 		}
 	}
-	e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
-	err = db.update(ctx, func(txn kvTxn) error { return txn.Set(erasureKey(e.ID), encodeErasure(&e)) })
-	return e, err
+	return e, nil
 }
 
 // lookupAliasEntry reads an alias key as it is, erased marker included.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -304,4 +306,97 @@ func TestAdversarialErasureReachesReferencesStoredBeforeLayout3(t *testing.T) {
 	}
 	db = openDB(t, dir)
 	defer db.Close()
+}
+
+// TestAdversarialErasureReceiptListsBackups proves the finding of issue 13
+// that an erasure receipt did not say that backups taken before it still
+// hold the person: the store records each backup, and the receipt lists
+// those taken before the request (and, when done, before completion).
+func TestAdversarialErasureReceiptListsBackups(t *testing.T) {
+	if storetest.Redis() {
+		t.Skip("a Redis store is backed up by Redis itself; TestAdversarialErasureRewritesRedisAOF covers it")
+	}
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	defer db.Close()
+	if _, err := db.AppendEvents(ctx, []engine.Event{event(t, "customer:ZZ-BK-1", "purchase", "SKU-1", "", time.Now().Add(-time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Backup(ctx, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BackupTo(ctx, io.Discard, "/srv/backups/rapport-1.backup"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(e engine.Erasure) {
+		t.Helper()
+		if len(e.Remains) != 1 || e.Remains[0].Layer != "backups" || e.Remains[0].Count != 2 || len(e.Remains[0].Copies) != 2 ||
+			e.Remains[0].Copies[0].Where != "/srv/backups/rapport-1.backup" || !strings.Contains(e.Remains[0].Until, "retention") {
+			t.Fatalf("remains %+v; want the two backups, newest first", e.Remains)
+		}
+	}
+	receipt, err := db.RequestErasure(ctx, alias(t, "customer:ZZ-BK-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(receipt)
+	if _, err := db.Erase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Erasure(ctx, receipt.ID)
+	if err != nil || r.Status != engine.ErasureDone {
+		t.Fatalf("%+v %v", r, err)
+	}
+	check(r)
+}
+
+// TestAdversarialErasureRewritesRedisAOF proves the finding of issue 13
+// that the Redis AOF kept an erased person: the erasure job rewrites the
+// append-only file, and the receipt names what it cannot reach. It runs a
+// private redis-server with appendonly yes.
+func TestAdversarialErasureRewritesRedisAOF(t *testing.T) {
+	ctx := context.Background()
+	url, aofDir := storetest.StartRedis(t, 16397)
+	opts := store.DefaultOptions(t.TempDir())
+	opts.URL = url + "?namespace=aof-test"
+	db, err := store.Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const gone, kept = "customer:ZZ-AOF-GONE", "customer:ZZ-AOF-KEPT"
+	evs := []engine.Event{event(t, gone, "purchase", "SKU-1", "", time.Now().Add(-time.Hour)), event(t, kept, "purchase", "SKU-1", "", time.Now().Add(-time.Hour)),
+		follow(t, kept, gone, "", time.Now().Add(-time.Hour))}
+	if _, err := db.AppendEvents(ctx, evs); err != nil {
+		t.Fatal(err)
+	}
+	if found := storetest.FilesContaining(t, aofDir, "ZZ-AOF-GONE"); len(found["ZZ-AOF-GONE"]) == 0 {
+		t.Fatal("control: the person is in no file of Redis before the erasure")
+	}
+	receipt, err := db.RequestErasure(ctx, alias(t, gone))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := db.Erase(ctx)
+	if err != nil || len(done) != 1 || done[0].ID != receipt.ID || done[0].Removed[store.LayerReferences] != 1 {
+		t.Fatalf("erase: %+v %v", done, err)
+	}
+	for _, r := range done[0].Remains {
+		if r.Layer == "redis_aof" {
+			t.Fatalf("the AOF was not rewritten: %+v", r)
+		}
+	}
+	// Redis deletes the files a rewrite replaced in the background.
+	var found map[string][]string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if found = storetest.FilesContaining(t, aofDir, "ZZ-AOF-GONE", "ZZ-AOF-KEPT"); len(found["ZZ-AOF-GONE"]) == 0 {
+			break
+		}
+	}
+	if len(found["ZZ-AOF-GONE"]) > 0 {
+		t.Errorf("the erased person is still in Redis's files %v", found["ZZ-AOF-GONE"])
+	}
+	if len(found["ZZ-AOF-KEPT"]) == 0 {
+		t.Error("control: the person who stays is in no file of Redis")
+	}
 }
