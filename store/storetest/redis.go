@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -32,10 +33,16 @@ func StartRedis(t testing.TB, port int) (url, dir string) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() {
-		rdb.ShutdownNoSave(context.Background())
 		rdb.Close()
-		cmd.Process.Kill() // if the shutdown did not take
-		cmd.Wait()
+		cmd.Process.Signal(syscall.SIGTERM)
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
 	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if err := rdb.Ping(context.Background()).Err(); err == nil {
