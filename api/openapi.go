@@ -217,7 +217,7 @@ var schemas = map[string]any{
 		"removed": map[string]any{"type": "object", "additionalProperties": integer(), "description": "per layer, by the erasure job (references_held_by_others: other people's signals that named the person)"},
 		"remains": arrayOf(obj(nil, map[string]any{"layer": str("backups, redis_snapshots or redis_aof"), "count": integer(),
 			"copies": arrayOf(obj(nil, map[string]any{"at": map[string]any{"type": "string", "format": "date-time"}, "where": str("a backup file, or the Redis server")})),
-			"until": str("until when these copies hold the person")}))}),
+			"until":  str("until when these copies hold the person")}))}),
 	"Preferences": obj(nil, map[string]any{"favourite_categories": arrayOf(str("")), "favourite_brands": arrayOf(str("")),
 		"excluded_categories": arrayOf(str("never recommended, nor anything below them")), "excluded_brands": arrayOf(str("never recommended")),
 		"sizes": stringMap(), "communication": map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "boolean"}, "description": "email, sms, push, post or phone"},
