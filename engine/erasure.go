@@ -26,7 +26,28 @@ type Erasure struct {
 	CompletedAt time.Time      `json:"completed_at,omitzero"`
 	Held        map[string]int `json:"held"`              // what was held when erasure was requested, per layer
 	Removed     map[string]int `json:"removed,omitempty"` // what the job removed, per layer
-	Identity    IdentityID     `json:"-"`
+	// Remains lists the copies of the person the erasure could not reach
+	// (backups taken before it, a store's own files awaiting a rewrite):
+	// where they are and until when they hold the person.
+	Remains  []Remnant  `json:"remains"`
+	Identity IdentityID `json:"-"`
+}
+
+// Remnant is a kind of copy that still holds an erased person.
+type Remnant struct {
+	Layer string `json:"layer"` // "backups", "redis_snapshots", "redis_aof"
+	// Count is how many copies of the layer hold the person; Copies lists
+	// the newest of them (all when there are few).
+	Count  int    `json:"count"`
+	Copies []Copy `json:"copies,omitempty"`
+	Until  string `json:"until"` // until when they hold the person
+}
+
+// Copy is one copy of the store: when it was taken and where it went, as
+// far as Rapport knows.
+type Copy struct {
+	At    time.Time `json:"at"`
+	Where string    `json:"where,omitempty"`
 }
 
 // NewErasureID returns a fresh receipt id, "er_" and 24 hex digits.

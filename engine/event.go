@@ -159,7 +159,9 @@ func ParseEvent(data []byte, now time.Time) (Event, []FieldError) {
 }
 
 // Validate checks e against the rules and limits for events; now is the
-// receiving clock, used to reject timestamps in the future.
+// receiving clock, used to reject timestamps in the future. It puts a
+// target that names a person in its normal form (an e-mail address
+// becomes email:<sha256>), so no raw address is stored.
 func (e *Event) Validate(now time.Time) []FieldError {
 	return e.validate(now, false)
 }
@@ -205,8 +207,10 @@ func (e *Event) validate(now time.Time, skipAlias bool) []FieldError {
 		}
 	}
 	if e.Target != "" {
-		if err := checkTarget(e.Target); err != nil {
+		if t, err := normaliseTarget(e.Target); err != nil {
 			bad("target", "%v", err)
+		} else {
+			e.Target = t
 		}
 	}
 	if !(e.Quantity > 0 && e.Quantity <= MaxQuantity) {
@@ -264,19 +268,35 @@ func checkItemID(id string) error {
 	return checkIDText(id)
 }
 
-// checkTarget checks a social target: brand:X, category:X, topic:X or an alias.
-func checkTarget(t string) error {
+// normaliseTarget checks a social target — brand:X, category:X, topic:X or
+// a person's alias — and returns it as stored: a person's alias in its
+// normal form (ParseAlias), so an e-mail address is kept only as its hash,
+// as it is in an alias.
+func normaliseTarget(t string) (string, error) {
 	kind, value, ok := strings.Cut(t, ":")
 	if ok {
 		switch kind {
 		case "brand", "category", "topic":
-			return checkLabel(value, MaxLabelLen)
+			return t, checkLabel(value, MaxLabelLen)
 		}
 	}
-	if _, err := ParseAlias(t); err != nil {
-		return reasonf("must be brand:<name>, category:<name>, topic:<name> or a person's alias (%v)", err)
+	a, err := ParseAlias(t)
+	if err != nil {
+		return t, reasonf("must be brand:<name>, category:<name>, topic:<name> or a person's alias (%v)", err)
 	}
-	return nil
+	return a.String(), nil
+}
+
+// PersonTarget returns the alias a social target names when it names a
+// person rather than a brand, category or topic.
+func PersonTarget(t string) (Alias, bool) {
+	kind, _, _ := strings.Cut(t, ":")
+	switch kind {
+	case "brand", "category", "topic":
+		return Alias{}, false
+	}
+	a, err := ParseAlias(t)
+	return a, err == nil
 }
 
 func validCurrency(c string) bool {

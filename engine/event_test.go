@@ -99,6 +99,42 @@ func TestParseEventRejects(t *testing.T) {
 	}
 }
 
+// TestAdversarialEmailTargetStoredHashed proves the finding of issue 13
+// (erasure) that a follow of a person by e-mail kept the raw address in
+// its target: a target that is a person's alias is normalised like an
+// alias, on the API (ParseEvent) and on every other path (Validate).
+func TestAdversarialEmailTargetStoredHashed(t *testing.T) {
+	hashed := "email:" + sha("ann@example.com")
+	for _, tc := range []struct{ name, target, want string }{
+		{"Email", "email:Ann@Example.com", hashed},
+		{"EmailHash", "email:" + strings.ToUpper(sha("ann@example.com")), hashed},
+		{"Customer", "customer:17850", "customer:17850"},
+		{"Social", "social:fb:12", "social:fb:12"},
+		{"Brand", "brand:Acme", "brand:Acme"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.target
+			body := `{"alias":"customer:1","type":"social_follow","target":` + strconvQuote(target) + `,"source":"social:fb"}`
+			ev, errs := engine.ParseEvent([]byte(body), now)
+			if len(errs) > 0 || ev.Target != tc.want {
+				t.Fatalf("ParseEvent target %q: %q, %v; want %q", target, ev.Target, errs, tc.want)
+			}
+			ev.Target = target
+			if errs := ev.Validate(now); len(errs) > 0 || ev.Target != tc.want {
+				t.Fatalf("Validate target %q: %q, %v; want %q", target, ev.Target, errs, tc.want)
+			}
+			if a, ok := engine.PersonTarget(ev.Target); ok != (tc.name != "Brand") || ok && a.String() != tc.want {
+				t.Fatalf("PersonTarget(%q) = %v, %v", ev.Target, a, ok)
+			}
+		})
+	}
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 func manyAttrs(n int) string {
 	parts := make([]string, n)
 	for i := range parts {

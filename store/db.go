@@ -113,12 +113,14 @@ func openKV(k kv) (*DB, error) {
 
 // schema names the key layout this version reads and writes (see doc.go).
 // Version 2 gave every alias its own stream of events and ended alias keys
-// with a zero byte; version 3 keys event ids by stream (dedupKey).
-const schema = "3"
+// with a zero byte; version 3 keys event ids by stream (dedupKey); version
+// 4 indexes the social signals that name a person (t/) and keeps their
+// targets hashed like aliases (migrate.go).
+const schema = "4"
 
 // checkSchema refuses a data directory written in another key layout,
 // rather than misreading it, stamps a new one with this layout, and
-// brings a layout-2 one up to date in place (migrateDedupKeys).
+// brings a layout-2 or -3 one up to date in place (migrate.go).
 func checkSchema(k kv) error {
 	key := []byte("m/schema")
 	var found string
@@ -144,15 +146,21 @@ func checkSchema(k kv) error {
 		found = schema
 		return txn.Set(key, []byte(schema))
 	})
-	switch {
-	case err != nil:
+	if err != nil || found == schema {
 		return err
-	case found == schema:
-		return nil
-	case found == "2":
-		return migrateDedupKeys(k)
 	}
-	return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", found, schema)
+	if found != "2" && found != "3" {
+		return engine.Errorf(engine.CodeUnavailable, "the data directory has key layout %q; this rapport reads layout %s", found, schema)
+	}
+	if found == "2" {
+		if err := migrateDedupKeys(k); err != nil {
+			return err
+		}
+	}
+	if _, _, err := migrateReferences(k); err != nil {
+		return fmt.Errorf("migrate the data to key layout %s: %w", schema, err)
+	}
+	return k.Update(nil, func(txn kvTxn) error { return txn.Set(key, []byte(schema)) })
 }
 
 // Close releases the sequences and closes Badger, flushing everything.

@@ -126,7 +126,7 @@ func TestOpenMigratesLayout2EventIDs(t *testing.T) {
 
 	for reopen := 0; reopen < 2; reopen++ { // the second open finds nothing to do
 		db = openDB(t, dir)
-		if v, err := store.Schema(db); err != nil || v != "3" {
+		if v, err := store.Schema(db); err != nil || v != "4" {
 			t.Fatalf("open %d: layout %q, %v", reopen, v, err)
 		}
 		if global, scoped, err := store.DedupKeys(db); err != nil || global != 0 || scoped != 2500+reopen {

@@ -4,8 +4,9 @@
 //
 // Every key starts with a two-byte prefix naming its table. Integers in keys
 // are big-endian so that keys sort in numeric order. The layout is version
-// 3 (m/schema); Open rewrites a version-2 directory in place (its event
-// ids were unique store-wide; see migrateDedupKeys) and refuses any other.
+// 4 (m/schema); Open brings a directory in layout 2 or 3 up to date in
+// place (migrate.go: event ids unique per alias from 3, the t/ index of
+// person targets from 4) and refuses one in any other.
 //
 // A person is an identity with aliases, and every alias has a stream: a
 // number under which everything that arrived under that alias is kept —
@@ -15,7 +16,9 @@
 // exactly its own history, and erasure drops a stream's key ranges whole. An alias's text is stored only in its alias
 // key, in s/, and in values under its own stream; identity records hold
 // stream numbers, so no old version of another record names an erased
-// alias. Identity and stream numbers share one sequence.
+// alias. The one exception is a social signal whose target is another
+// person's alias (a follow of a friend): t/ indexes it by that alias, and
+// erasing the person drops it. Identity and stream numbers share one sequence.
 //
 //	a/<alias text>\x00                       → <identity:8><stream:8>       alias → identity (identity 0: erasure requested)
 //	s/<stream:8>                             → alias text                   the alias a stream belongs to
@@ -25,6 +28,7 @@
 //	l/<stream:8><time:8><seq:8>              → link record                  link, merge, unlink of that alias
 //	u/<stream:8>                             → preferences                  set under that alias
 //	d/<stream:8><client id>                  → <stream:8><time:8><event id:8>   idempotency index: an event id is unique per alias
+//	t/<target alias text>\x00<event ref:24>  → (empty)                      social signals naming a person, by that person's alias
 //	f/<identity:8>                           → feature vector
 //	q/<seq:8><identity:8>                    → (empty)                      change log: identities the merge must recompute
 //	x/<receipt id>                           → erasure receipt              status, held and removed counts, identity number

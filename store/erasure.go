@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"rapport/engine"
@@ -18,7 +20,10 @@ import (
 // streams (events, social signals, consents, links, the alias of each
 // stream), their alias keys, identity record and feature vector; the
 // idempotency keys of their events are dropped too when no other key
-// shares their prefix, and deleted otherwise.
+// shares their prefix, and deleted otherwise. Other people's signals that
+// name one of the person's aliases as their target (a follow of a
+// friend), found through the t/ index, are dropped with their index
+// entries; the receipt counts them as LayerReferences.
 
 func erasureKey(id string) []byte { return []byte(prefixErasure + id) }
 
@@ -33,6 +38,17 @@ func encodeErasure(e *engine.Erasure) []byte {
 		for k, v := range m {
 			enc.string(k)
 			enc.uint(uint64(v))
+		}
+	}
+	enc.uint(uint64(len(e.Remains)))
+	for _, r := range e.Remains {
+		enc.string(r.Layer)
+		enc.uint(uint64(r.Count))
+		enc.string(r.Until)
+		enc.uint(uint64(len(r.Copies)))
+		for _, c := range r.Copies {
+			enc.time(c.At)
+			enc.string(c.Where)
 		}
 	}
 	return enc.buf
@@ -51,6 +67,16 @@ func decodeErasure(id string, val []byte) (engine.Erasure, error) {
 		}
 		for ; n > 0 && !d.bad; n-- {
 			(*m)[d.string()] = int(d.uint())
+		}
+	}
+	e.Remains = []engine.Remnant{}
+	if len(d.buf) > 0 { // receipts written before remnants were recorded have none
+		for n := d.count(); n > 0 && !d.bad; n-- {
+			r := engine.Remnant{Layer: d.string(), Count: int(d.uint()), Until: d.string()}
+			for c := d.count(); c > 0 && !d.bad; c-- {
+				r.Copies = append(r.Copies, engine.Copy{At: d.time(), Where: d.string()})
+			}
+			e.Remains = append(e.Remains, r)
 		}
 	}
 	return e, d.err()
@@ -74,6 +100,12 @@ func (db *DB) RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasur
 			return err
 		}
 		receipt = engine.Erasure{ID: id, Status: engine.ErasurePending, RequestedAt: time.Now().UTC(), Held: held, Identity: r.ID}
+		if receipt.Remains, err = backupRemnant(txn, receipt.RequestedAt); err != nil {
+			return err
+		}
+		if receipt.Remains == nil {
+			receipt.Remains = []engine.Remnant{}
+		}
 		// Organisations stop listing the person at once.
 		if _, err := dropMemberships(txn, r.streams); err != nil {
 			return err
@@ -128,20 +160,44 @@ func (db *DB) Erase(ctx context.Context) ([]engine.Erasure, error) {
 	if err != nil {
 		return nil, err
 	}
-	var done []engine.Erasure
+	var removed []engine.Erasure
 	for _, e := range pending {
-		if err := ctx.Err(); err != nil {
-			return done, err
+		if err = ctx.Err(); err != nil {
+			break
 		}
-		e, err := db.erase(ctx, e)
-		if err != nil {
-			return done, fmt.Errorf("erasure %s: %w", e.ID, err)
+		e, rerr := db.erase(ctx, e)
+		if rerr != nil {
+			err = fmt.Errorf("erasure %s: %w", e.ID, rerr)
+			break
+		}
+		removed = append(removed, e)
+	}
+	if len(removed) == 0 {
+		return nil, err
+	}
+	// The engine's own files last, once for every erasure of the run.
+	remains := db.kv.Scrub(ctx)
+	var done []engine.Erasure
+	for _, e := range removed {
+		e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
+		uerr := db.update(ctx, func(txn kvTxn) error {
+			backups, err := backupRemnant(txn, e.CompletedAt)
+			if err != nil {
+				return err
+			}
+			e.Remains = append(append([]engine.Remnant{}, backups...), remains...)
+			return txn.Set(erasureKey(e.ID), encodeErasure(&e))
+		})
+		if uerr != nil {
+			return done, errors.Join(err, fmt.Errorf("erasure %s: %w", e.ID, uerr))
 		}
 		done = append(done, e)
 	}
-	return done, nil
+	return done, err
 }
 
+// erase removes what the receipt e covers and returns it marked removing;
+// Erase marks it done.
 func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, error) {
 	var drop [][]byte
 	err := db.update(ctx, func(txn kvTxn) error {
@@ -182,6 +238,26 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 			if err != nil {
 				return err
 			}
+			err = scanPrefix(txn, eventPrefix(stream), func(k, v []byte) error {
+				var ref eventRef
+				copy(ref[:], k[len(prefixEvent):])
+				ev, err := decodeEvent(ref, v)
+				if err != nil {
+					return err
+				}
+				if target, ok := engine.PersonTarget(ev.Target); ok {
+					drop = append(drop, referenceKey(target, ref))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			keys, err := dropReferences(db, txn, alias, r.streams)
+			if err != nil {
+				return err
+			}
+			drop = append(drop, keys...)
 		}
 		drop = append(drop, identityKey(r.ID), vectorKey(r.ID))
 		e.Status, e.Removed = engine.ErasureRemoving, removed
@@ -195,9 +271,7 @@ func (db *DB) erase(ctx context.Context, e engine.Erasure) (engine.Erasure, erro
 			return e, fmt.Errorf("drop: %w", err)
 		}
 	}
-	e.Status, e.CompletedAt = engine.ErasureDone, time.Now().UTC()
-	err = db.update(ctx, func(txn kvTxn) error { return txn.Set(erasureKey(e.ID), encodeErasure(&e)) })
-	return e, err
+	return e, nil
 }
 
 // lookupAliasEntry reads an alias key as it is, erased marker included.
@@ -212,6 +286,55 @@ func lookupAliasEntry(txn kvTxn, a engine.Alias) (aliasEntry, error) {
 		return err
 	})
 	return e, err
+}
+
+// dropReferences prepares the removal of other people's signals that name
+// alias a (one of the erased person's, whose streams are own): it deletes
+// their idempotency keys, notes their owners for the merge, and returns
+// the keys to drop — each signal and its index entry, so that no old
+// version of either survives in a file.
+func dropReferences(db *DB, txn kvTxn, a engine.Alias, own []uint64) ([][]byte, error) {
+	refs, err := referencesTo(txn, a)
+	if err != nil {
+		return nil, err
+	}
+	var drop [][]byte
+	var owners []engine.IdentityID
+	for _, r := range refs {
+		drop = append(drop, r.ref.key(), referenceKey(a, r.ref))
+		if !r.live() || slices.Contains(own, r.ref.stream()) {
+			continue
+		}
+		if r.ev.ClientID != "" {
+			dk := dedupKey(r.ref.stream(), r.ev.ClientID)
+			if item, err := txn.Get(dk); err == nil {
+				v, err := item.ValueCopy(nil)
+				if err != nil {
+					return nil, err
+				}
+				if bytes.Equal(v, append([]byte{formatV1}, r.ref[:]...)) {
+					if err := txn.Delete(dk); err != nil {
+						return nil, err
+					}
+				}
+			} else if !errors.Is(err, errNotFound) {
+				return nil, err
+			}
+		}
+		owner, err := streamAlias(txn, r.ref.stream())
+		if err != nil {
+			return nil, err
+		}
+		if e, err := lookupAliasEntry(txn, owner); err == nil && e.identity != 0 {
+			owners = append(owners, e.identity)
+		}
+	}
+	if len(owners) > 0 {
+		if err := db.noteChange(txn, owners...); err != nil {
+			return nil, err
+		}
+	}
+	return drop, nil
 }
 
 // PurgeExpired deletes every event older than its type's time to live at

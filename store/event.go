@@ -131,6 +131,9 @@ func (db *DB) appendEvents(ctx context.Context, events []engine.Event) (engine.I
 			if err := txn.Set(ref.key(), encodeEvent(ev)); err != nil {
 				return fmt.Errorf("set event: %w", err)
 			}
+			if err := setReference(txn.Set, ev, ref); err != nil {
+				return err
+			}
 			if ev.ClientID != "" {
 				if err := txn.Set(dedupKey(e.stream, ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
 					return fmt.Errorf("set dedup: %w", err)

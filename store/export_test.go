@@ -61,3 +61,13 @@ func Schema(db *DB) (string, error) {
 	})
 	return string(v), err
 }
+
+// AsLayout3 turns db back into key layout 3, as a store written before
+// layout 4 would be: no t/ index and the layout stamp "3" (its targets are
+// whatever the test stored). The next Open migrates it.
+func AsLayout3(db *DB) error {
+	if err := db.kv.DropPrefix([]byte(prefixReference)); err != nil {
+		return err
+	}
+	return db.kv.Update(nil, func(txn kvTxn) error { return txn.Set([]byte("m/schema"), []byte("3")) })
+}

@@ -28,6 +28,7 @@ const (
 	prefixPreferences = "u/"
 	prefixOrg         = "g/"
 	prefixOrgMember   = "y/"
+	prefixReference   = "t/"
 )
 
 // aliasKey ends in a zero byte, which no alias contains, so that no alias
@@ -50,6 +51,8 @@ func newEventRef(stream uint64, t time.Time, eventID uint64) eventRef {
 }
 
 func (r eventRef) key() []byte { return append([]byte(prefixEvent), r[:]...) }
+
+func (r eventRef) stream() uint64 { return binary.BigEndian.Uint64(r[0:]) }
 
 func (r eventRef) time() time.Time { return timeFromSortable(binary.BigEndian.Uint64(r[8:])) }
 

@@ -1,6 +1,11 @@
 package store
 
-import "io"
+import (
+	"context"
+	"io"
+
+	"rapport/engine"
+)
 
 // kv is the ordered key-value engine under the store: Badger in one
 // process by default, Redis when replicas share one store. Everything
@@ -23,6 +28,11 @@ type kv interface {
 	DropPrefix(prefixes ...[]byte) error
 	// Backup writes a consistent snapshot; Restore (Badger only) reads it.
 	Backup(w io.Writer) (uint64, error)
+	// Scrub, after an erasure has dropped keys, has the engine rewrite its
+	// own files that may still hold them, and returns the copies it could
+	// not reach. Badger needs nothing: DropPrefix rewrote its files. Redis
+	// rewrites its append-only file.
+	Scrub(ctx context.Context) []engine.Remnant
 	Sync() error
 	IsClosed() bool
 	Close() error

@@ -1,9 +1,12 @@
 package store
 
 import (
+	"context"
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
 )
 
 // The store's errors are Badger's, so that Badger's own pass straight
@@ -31,11 +34,12 @@ func (b badgerKV) Sequence(key []byte, lease uint64) (kvSequence, error) {
 	return b.db.GetSequence(key, lease)
 }
 
-func (b badgerKV) DropPrefix(prefixes ...[]byte) error { return b.db.DropPrefix(prefixes...) }
-func (b badgerKV) Backup(w io.Writer) (uint64, error)  { return b.db.Backup(w, 0) }
-func (b badgerKV) Sync() error                         { return b.db.Sync() }
-func (b badgerKV) IsClosed() bool                      { return b.db.IsClosed() }
-func (b badgerKV) Close() error                        { return b.db.Close() }
+func (b badgerKV) DropPrefix(prefixes ...[]byte) error    { return b.db.DropPrefix(prefixes...) }
+func (b badgerKV) Backup(w io.Writer) (uint64, error)     { return b.db.Backup(w, 0) }
+func (b badgerKV) Scrub(context.Context) []engine.Remnant { return nil }
+func (b badgerKV) Sync() error                            { return b.db.Sync() }
+func (b badgerKV) IsClosed() bool                         { return b.db.IsClosed() }
+func (b badgerKV) Close() error                           { return b.db.Close() }
 
 type badgerTxn struct{ t *badger.Txn }
 

@@ -107,6 +107,9 @@ func (l *Loader) apply(op *loadOp) error {
 		if err := l.wb.Set(ref.key(), encodeEvent(ev)); err != nil {
 			return fmt.Errorf("load event: %w", err)
 		}
+		if err := setReference(l.wb.Set, ev, ref); err != nil {
+			return err
+		}
 		if ev.ClientID != "" {
 			if err := l.wb.Set(dedupKey(e.stream, ev.ClientID), append([]byte{formatV1}, ref[:]...)); err != nil {
 				return fmt.Errorf("load dedup: %w", err)

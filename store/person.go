@@ -48,6 +48,11 @@ func countHeld(txn kvTxn, r *record) (map[string]int, error) {
 	if _, err := txn.Get(vectorKey(r.ID)); err == nil {
 		out["vectors"] = 1
 	}
+	refs, err := countReferences(txn, r.Aliases, r.streams)
+	if err != nil {
+		return nil, err
+	}
+	out[LayerReferences] = refs
 	out["preferences"], out["memberships"] = 0, 0
 	for _, stream := range r.streams {
 		if _, err := txn.Get(streamKey(prefixPreferences, stream)); err == nil {

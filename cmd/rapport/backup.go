@@ -42,7 +42,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else {
 		var db *store.DB
 		if db, err = openStore(g, false); err == nil {
-			_, err = db.Backup(ctx, tmp)
+			where, _ := filepath.Abs(*to)
+			_, err = db.BackupTo(ctx, tmp, where)
 			if cerr := db.Close(); err == nil {
 				err = cerr
 			}

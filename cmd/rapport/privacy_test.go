@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"rapport/store"
+	"rapport/store/storetest"
 )
 
 func call(t *testing.T, method, url, key, body string) (int, []byte) {
@@ -113,24 +116,14 @@ func TestExportAndErasureEndToEnd(t *testing.T) {
 
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	<-srv.done
-	found := func(s string) (files []string) {
-		filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
-			if err != nil || info.IsDir() {
-				return err
-			}
-			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(s)) {
-				files = append(files, filepath.Base(p))
-			}
-			return nil
-		})
-		return files
-	}
+	// Every version of every key, the decompressed tables, the other files.
+	found := storetest.Traces(t, store.Options{Dir: data}, "ZZ-PRIV-1", "ZZ-PRIV-COOKIE", "zz-ord-1", "ZZ-STAYS-2")
 	for _, s := range []string{"ZZ-PRIV-1", "ZZ-PRIV-COOKIE", "zz-ord-1"} {
-		if files := found(s); len(files) > 0 {
+		if files := found[s]; len(files) > 0 {
 			t.Errorf("%s is still in %v", s, files)
 		}
 	}
-	if len(found("ZZ-STAYS-2")) == 0 {
+	if len(found["ZZ-STAYS-2"]) == 0 {
 		t.Error("control: the person who was not erased is in no file")
 	}
 }
