@@ -1,11 +1,17 @@
 package api_test
 
 import (
+	"fmt"
+	"net"
 	"net/http"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"rapport/engine"
+	"rapport/store"
 )
 
 // TestAdversarialDuplicateJSONKeys proves issue 13 §6: a name given twice in
@@ -43,5 +49,79 @@ func TestAdversarialDuplicateJSONKeys(t *testing.T) {
 				t.Errorf("message %q does not name %s", msg, tc.field)
 			}
 		})
+	}
+}
+
+// TestAdversarialStoreOutage proves issue 13 §6: while the store cannot be
+// reached, calls answer 503 unavailable (retry later), not 500. On Redis,
+// a private redis-server (never the shared one) is stopped under a running
+// API; on Badger, the store is closed under it, as during shutdown.
+func TestAdversarialStoreOutage(t *testing.T) {
+	t.Run("Redis", func(t *testing.T) {
+		bin, err := exec.LookPath("redis-server")
+		if err != nil {
+			t.Skip("no redis-server on PATH")
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		redis := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		if err := redis.Start(); err != nil {
+			t.Fatal(err)
+		}
+		stopped := false
+		stop := func() {
+			if !stopped {
+				stopped = true
+				redis.Process.Kill()
+				redis.Wait()
+			}
+		}
+		defer stop()
+		var db *store.DB
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if db, err = store.OpenRedis(fmt.Sprintf("redis://127.0.0.1:%d/0", port)); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnvOn(t, db)
+		if r := e.admin("POST", "/v1/events", `{"alias":"customer:1","type":"view","item":"a"}`); r.status != http.StatusOK {
+			t.Fatalf("ingest while Redis is up: %d %s", r.status, r.body)
+		}
+		stop()
+		e.expectOutage(t)
+	})
+	t.Run("Badger", func(t *testing.T) {
+		db, err := store.Open(store.DefaultOptions(t.TempDir()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEnvOn(t, db)
+		db.Close()
+		e.expectOutage(t)
+	})
+}
+
+// expectOutage checks that reads and writes answer 503 unavailable.
+func (e *env) expectOutage(t *testing.T) {
+	t.Helper()
+	time.Sleep(1100 * time.Millisecond) // past the key cache, so the key is read from the store too
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/identities/customer:1", ""},
+		{"GET", "/v1/identities/customer:1/events", ""},
+		{"POST", "/v1/events", `{"alias":"customer:1","type":"view","item":"b"}`},
+		{"GET", "/readyz", ""},
+	} {
+		r := e.admin(c.method, c.path, c.body)
+		code, msg, _ := r.errorOf(t)
+		if r.status != http.StatusServiceUnavailable || code != string(engine.CodeUnavailable) {
+			t.Errorf("%s %s while the store is down: %d %s %q, want 503 unavailable", c.method, c.path, r.status, code, msg)
+		}
 	}
 }

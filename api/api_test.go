@@ -43,7 +43,12 @@ func (r registry) Promote(ctx context.Context, id string) (engine.ModelVersion, 
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := storetest.Open(t, t.TempDir())
+	return newEnvOn(t, storetest.Open(t, t.TempDir()))
+}
+
+// newEnvOn is newEnv over db, which it closes when the test ends.
+func newEnvOn(t *testing.T, db *store.DB) *env {
+	t.Helper()
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	rec := &recommend.Experiments{Service: &recommend.Service{Store: db, Serving: &model.Serving{}}, Store: db}

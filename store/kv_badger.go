@@ -1,9 +1,12 @@
 package store
 
 import (
+	"errors"
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"rapport/engine"
 )
 
 // The store's errors are Badger's, so that Badger's own pass straight
@@ -18,11 +21,20 @@ var (
 type badgerKV struct{ db *badger.DB }
 
 func (b badgerKV) View(fn func(kvTxn) error) error {
-	return b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+	return closedUnavailable(b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
 }
 
 func (b badgerKV) Update(_ *Fence, fn func(kvTxn) error) error {
-	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+	return closedUnavailable(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
+}
+
+// closedUnavailable makes Badger's "DB closed" (a call racing shutdown)
+// engine.CodeUnavailable, a 503 the caller may retry elsewhere.
+func closedUnavailable(err error) error {
+	if errors.Is(err, badger.ErrDBClosed) {
+		return &engine.Error{Code: engine.CodeUnavailable, Message: "the store is closed (shutting down); retry shortly", Err: err}
+	}
+	return err
 }
 
 func (b badgerKV) NewWriteBatch(*Fence) kvBatch { return b.db.NewWriteBatch() }
