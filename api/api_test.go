@@ -45,7 +45,13 @@ func (r registry) Promote(ctx context.Context, id string) (engine.ModelVersion, 
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db := storetest.Open(t, t.TempDir())
+	return newEnvOn(t, storetest.Open(t, t.TempDir()))
+}
+
+// newEnvOn is newEnv over db, which it closes when the test ends; each
+// configure function changes the server before it starts.
+func newEnvOn(t *testing.T, db *store.DB, configure ...func(*api.Server)) *env {
+	t.Helper()
 	sched := jobs.New(db, nil)
 	sched.Add(jobs.Job{Name: "merge", Schedule: "@every 5m", Run: func(ctx context.Context, counts map[string]int) error { counts["identities"] = 1; return nil }})
 	serving := &model.Serving{}
@@ -54,6 +60,9 @@ func newEnv(t *testing.T) *env {
 	s := &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: sched, Models: registry{db}, Recommender: rec, Experiments: rec, ServingVersion: func() string { return "" },
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: &features.Enforcer{Gate: gate, Store: db, Merger: &features.Merger{Store: db, Gate: gate}},
 		MaxBodyBytes: 1 << 20, Version: "test", KeyCacheTTL: time.Second}
+	for _, f := range configure {
+		f(s)
+	}
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { ts.Close(); db.Close() })
 	e := &env{t: t, url: ts.URL, db: db, api: s, keys: map[engine.Role]string{}, ts: ts, serving: serving}

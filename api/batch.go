@@ -103,10 +103,12 @@ func readStream(r io.Reader, what string) ([]json.RawMessage, error) {
 }
 
 // bodySyntax turns a JSON error in the body itself into a 400 that says
-// where, passing through body-size errors.
+// where, passing through body-size errors and the application errors of
+// reading it (the in-flight budget).
 func bodySyntax(err error, index int) error {
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	var ae *engine.Error
+	if errors.As(err, &mbe) || errors.As(err, &ae) {
 		return err
 	}
 	msg := "malformed JSON"

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -60,4 +61,44 @@ func BenchmarkIngest(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
+
+// countingWriter counts the bytes written to it.
+type countingWriter struct{ n atomic.Int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
+
+// BenchmarkAccessLogVolume drives requests through the handler in process
+// and reports the access log's size per million requests (text format):
+// successful requests and a flood of client errors with the defaults, and
+// successful requests with --access-log.
+func BenchmarkAccessLogVolume(b *testing.B) {
+	db, err := store.Open(store.DefaultOptions(b.TempDir()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for _, bc := range []struct {
+		name, path string
+		sample     float64
+	}{
+		{"OK", "/healthz", 0},
+		{"ClientErrors", "/v1/items/x", 0}, // 401: no key
+		{"OKAccessLog", "/healthz", 1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var w countingWriter
+			s := &api.Server{Events: db, Items: db, Keys: db, Health: db, AccessLogSample: bc.sample,
+				Logger: slog.New(slog.NewTextHandler(&w, nil))}
+			h := s.Handler()
+			req := httptest.NewRequest("GET", bc.path, nil)
+			start := time.Now()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), req)
+			}
+			secs := time.Since(start).Seconds()
+			b.ReportMetric(float64(w.n.Load())/float64(b.N)*1e6/1e6, "MB/1M-req")
+			b.ReportMetric(float64(b.N)/secs, "req/s")
+		})
+	}
 }

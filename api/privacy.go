@@ -1,7 +1,10 @@
 package api
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -13,13 +16,21 @@ import (
 
 // Privacy is what export and erasure read and do.
 type Privacy interface {
-	IdentityEvents(ctx context.Context, id engine.IdentityID) (engine.Identity, []engine.Event, error)
 	Vector(ctx context.Context, id engine.IdentityID) (engine.FeatureVector, error)
 	RequestErasure(ctx context.Context, a engine.Alias) (engine.Erasure, error)
 	Erasure(ctx context.Context, id string) (engine.Erasure, error)
 }
 
+// exportPage is how many events the export reads from the store at once.
+const exportPage = 1000
+
 // exportIdentity returns everything held about a person as one document.
+// The events and social signals, which may be hundreds of thousands, are
+// streamed page by page from the store, newest first, so the export holds
+// one page in memory however much a person did. Everything else, and the
+// first page, is read before the status is sent, so a failure there is an
+// error response; a store failure later cuts the document short (invalid
+// JSON, never a shorter valid one) and is logged.
 func (s *Server) exportIdentity(c *gin.Context) {
 	p, history, ok := s.pathPerson(c)
 	if !ok {
@@ -31,19 +42,6 @@ func (s *Server) exportIdentity(c *gin.Context) {
 	if err != nil {
 		s.fail(c, err)
 		return
-	}
-	_, events, err := s.Privacy.IdentityEvents(ctx, p.ID)
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	var own, social []engine.Event
-	for _, ev := range events {
-		if ev.IsSocialSignal() {
-			social = append(social, ev)
-		} else {
-			own = append(own, ev)
-		}
 	}
 	prefs, _, err := s.People.Preferences(ctx, p.ID)
 	if err != nil {
@@ -58,22 +56,93 @@ func (s *Server) exportIdentity(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	first, next, err := s.Events.Events(ctx, p.ID, "", exportPage)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	c.Header("Cache-Control", "private, no-store")
 	c.Header("Content-Disposition", `attachment; filename="rapport-export.json"`)
-	c.PureJSON(http.StatusOK, gin.H{
-		"exported_at": now,
-		"identity":    toIdentityJSON(p),
-		"consents": gin.H{
-			"effective": toConsentJSON(s.Consent.Effective(&p, history, now)),
-			"history":   toConsentJSON(history),
-		},
-		"links":                  toLinkJSON(links),
-		"events":                 nonNil(own),
-		"social_signals":         nonNil(social),
-		"preferences":            prefs,
-		"recent_recommendations": s.recent(p.ID),
-		"feature_vector":         vector,
-	})
+	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := &exportWriter{w: bufio.NewWriterSize(c.Writer, 64<<10)}
+	// The members in the order encoding/json gives a map's keys, as the
+	// document had when it was built whole.
+	w.raw(`{"consents":`)
+	w.value(gin.H{"effective": toConsentJSON(s.Consent.Effective(&p, history, now)), "history": toConsentJSON(history)})
+	w.raw(`,"events":`)
+	w.events(ctx, s.Events, p.ID, first, next, func(ev *engine.Event) bool { return !ev.IsSocialSignal() })
+	w.raw(`,"exported_at":`)
+	w.value(now)
+	w.raw(`,"feature_vector":`)
+	w.value(vector)
+	w.raw(`,"identity":`)
+	w.value(toIdentityJSON(p))
+	w.raw(`,"links":`)
+	w.value(toLinkJSON(links))
+	w.raw(`,"preferences":`)
+	w.value(prefs)
+	w.raw(`,"recent_recommendations":`)
+	w.value(s.recent(p.ID))
+	w.raw(`,"social_signals":`)
+	w.events(ctx, s.Events, p.ID, first, next, func(ev *engine.Event) bool { return ev.IsSocialSignal() })
+	w.raw("}")
+	if w.err == nil {
+		w.err = w.w.Flush()
+	}
+	if w.err != nil && ctx.Err() == nil {
+		s.Logger.Error("export cut short", "request_id", c.GetString(ctxRequestID), "identity", p.ID, "err", w.err)
+	}
+}
+
+// exportWriter writes a JSON document piece by piece, keeping the first
+// error and writing nothing after it.
+type exportWriter struct {
+	w   *bufio.Writer
+	err error
+}
+
+func (w *exportWriter) raw(s string) {
+	if w.err == nil {
+		_, w.err = w.w.WriteString(s)
+	}
+}
+
+// value writes v as JSON without escaping <, > and & (as PureJSON does).
+func (w *exportWriter) value(v any) {
+	if w.err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if w.err = enc.Encode(v); w.err == nil {
+		_, w.err = w.w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	}
+}
+
+// events writes, as a JSON array, the person's events that keep selects,
+// newest first: the page already read, then the pages after it.
+func (w *exportWriter) events(ctx context.Context, store EventStore, id engine.IdentityID, page []engine.Event, next string, keep func(*engine.Event) bool) {
+	w.raw("[")
+	n := 0
+	for w.err == nil {
+		for i := range page {
+			if !keep(&page[i]) {
+				continue
+			}
+			if n > 0 {
+				w.raw(",")
+			}
+			w.value(page[i])
+			n++
+		}
+		if next == "" || w.err != nil {
+			break
+		}
+		page, next, w.err = store.Events(ctx, id, next, exportPage)
+	}
+	w.raw("]")
 }
 
 // recent lists the recommendations served to id that serving holds.
@@ -82,13 +151,6 @@ func (s *Server) recent(id engine.IdentityID) []recommend.Served {
 		return []recommend.Served{}
 	}
 	return s.Recommender.Recent(id)
-}
-
-func nonNil(evs []engine.Event) []engine.Event {
-	if evs == nil {
-		return []engine.Event{}
-	}
-	return evs
 }
 
 // deleteIdentity requests erasure: 202 with the receipt; the person stops

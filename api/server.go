@@ -91,9 +91,23 @@ type Server struct {
 	MetricsElsewhere bool
 	// ServingVersion names the model version serving now ("" if none).
 	ServingVersion func() string
-	Logger         *slog.Logger
+	// Logger receives the access log and errors; Handler wraps it so that
+	// it never writes an alias or e-mail address (engine.RedactHandler).
+	Logger *slog.Logger
+	// AccessLogSample is the share of requests answered below 400 in less
+	// than SlowRequest that the access log records: 0 (the default) none,
+	// 1 all. 5xx and slow requests are always logged, 4xx up to ten lines
+	// a second.
+	AccessLogSample float64
+	// SlowRequest is the time past which a request is always logged;
+	// DefaultSlowRequest if zero.
+	SlowRequest time.Duration
 	// MaxBodyBytes limits every request body; DefaultMaxBodyBytes if zero.
 	MaxBodyBytes int64
+	// MaxInflightBytes bounds the request bodies all requests hold at
+	// once; past it a request is answered 503 with Retry-After.
+	// DefaultMaxInflightBytes if zero; never below MaxBodyBytes.
+	MaxInflightBytes int64
 	// Version is reported by /healthz and the OpenAPI document.
 	Version string
 	// CORSOrigins lists the browser origins allowed to call the API
@@ -112,10 +126,15 @@ type Server struct {
 	// carry that person's token.
 	RequireUserToken bool
 
-	draining atomic.Bool
-	limits   limiter
-	keys     keyCache
+	draining     atomic.Bool
+	limits       limiter
+	keys         keyCache
+	clientErrors lineBudget
+	inflight     byteBudget
 }
+
+// DefaultSlowRequest is the default SlowRequest.
+const DefaultSlowRequest = time.Second
 
 // Drain makes /readyz answer 503 so load balancers stop sending traffic
 // before shutdown.
@@ -126,9 +145,17 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.Logger = slog.New(engine.RedactHandler(s.Logger.Handler(), nil))
+	if s.SlowRequest == 0 {
+		s.SlowRequest = DefaultSlowRequest
+	}
 	if s.MaxBodyBytes == 0 {
 		s.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if s.MaxInflightBytes == 0 {
+		s.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	s.MaxInflightBytes = max(s.MaxInflightBytes, s.MaxBodyBytes)
 	s.keys.ttl = s.KeyCacheTTL
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Alias kinds. A social alias has the kind "social:<provider>".
@@ -74,7 +76,10 @@ func parseEmailAlias(value string) (Alias, error) {
 	}
 	addr := strings.ToLower(strings.TrimSpace(value))
 	at := strings.LastIndexByte(addr, '@')
-	if at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " \t\r\n") {
+	if r, bad := firstForbidden(addr); bad {
+		return Alias{}, reasonf("an email address must not contain %s", describeRune(r))
+	}
+	if at <= 0 || at == len(addr)-1 || strings.IndexFunc(addr, unicode.IsSpace) >= 0 {
 		return Alias{}, reasonf("an email alias must be email:<address> or email:<sha256 hex of the normalised address>")
 	}
 	sum := sha256.Sum256([]byte(addr))
@@ -104,7 +109,7 @@ func validToken(s string, max int) bool {
 }
 
 // checkIDText checks an identifier used in keys and URL paths: non-empty,
-// no whitespace, no control characters and no '/'.
+// no whitespace, no '/', and none of the characters firstForbidden refuses.
 func checkIDText(s string) error {
 	if s == "" {
 		return reasonf("must not be empty")
@@ -113,11 +118,47 @@ func checkIDText(s string) error {
 		switch {
 		case r == '/':
 			return reasonf("must not contain '/'")
-		case r <= ' ' || r == 0x7f || r == 0xfffd:
-			return reasonf("must not contain spaces, control characters or invalid UTF-8")
+		case forbiddenRune(r):
+			return reasonf("must not contain %s", describeRune(r))
+		case unicode.IsSpace(r):
+			return reasonf("must not contain spaces (found %U)", r)
 		}
 	}
 	return nil
+}
+
+// forbiddenRune reports whether r may appear in no text Rapport takes: a
+// control character (U+0000–U+001F, U+007F–U+009F, which includes U+0085),
+// a format character (Unicode category Cf: zero-width spaces and joiners,
+// bidirectional overrides and isolates such as U+202E and U+2066, the byte
+// order mark U+FEFF, …), or U+FFFD, which stands for invalid UTF-8. Such
+// characters make two identifiers that look the same differ, or make text
+// read differently from what it holds.
+func forbiddenRune(r rune) bool {
+	return r < 0x20 || r >= 0x7f && r <= 0x9f || r == utf8.RuneError || unicode.Is(unicode.Cf, r)
+}
+
+// firstForbidden returns the first rune of s that forbiddenRune refuses.
+func firstForbidden(s string) (rune, bool) {
+	for _, r := range s {
+		if forbiddenRune(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// describeRune names a forbidden rune for a reason, by code point only:
+// printed as itself it would be invisible or reorder the message.
+func describeRune(r rune) string {
+	switch {
+	case r == utf8.RuneError:
+		return "invalid UTF-8"
+	case unicode.Is(unicode.Cf, r):
+		return fmt.Sprintf("the invisible format character %U", r)
+	default:
+		return fmt.Sprintf("the control character %U", r)
+	}
 }
 
 // reason is an error whose text is a FieldError reason.

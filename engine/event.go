@@ -321,8 +321,9 @@ func validSource(s string) bool {
 // MaxLabelLen bounds titles, categories, brands and similar free text.
 const MaxLabelLen = 256
 
-// checkLabel checks free text: non-empty, at most max bytes, valid UTF-8 and
-// free of control characters.
+// checkLabel checks free text: non-empty, at most max bytes, and free of
+// the characters forbiddenRune refuses (control and format characters,
+// invalid UTF-8).
 func checkLabel(s string, max int) error {
 	if strings.TrimSpace(s) == "" {
 		return reasonf("must not be blank")
@@ -330,10 +331,8 @@ func checkLabel(s string, max int) error {
 	if len(s) > max {
 		return reasonf("is longer than %d bytes", max)
 	}
-	for _, r := range s {
-		if r < ' ' || r == 0x7f || r == 0xfffd {
-			return reasonf("must not contain control characters or invalid UTF-8")
-		}
+	if r, bad := firstForbidden(s); bad {
+		return reasonf("must not contain %s", describeRune(r))
 	}
 	return nil
 }
@@ -353,8 +352,8 @@ func checkAttributes(attrs map[string]string) *FieldError {
 			return &FieldError{Index: -1, Field: "attributes." + k, Reason: fmt.Sprintf("is longer than %d bytes", MaxAttributeValue)}
 		}
 		for _, r := range v {
-			if r < ' ' && r != '\t' || r == 0x7f || r == 0xfffd {
-				return &FieldError{Index: -1, Field: "attributes." + k, Reason: "must not contain control characters or invalid UTF-8"}
+			if r != '\t' && forbiddenRune(r) { // a tab in a value is kept, as before
+				return &FieldError{Index: -1, Field: "attributes." + k, Reason: "must not contain " + describeRune(r)}
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -71,6 +73,7 @@ func Open(opts Options) (*DB, error) {
 	if opts.URL != "" {
 		return OpenRedis(opts.URL)
 	}
+	privateDir(opts.Dir, opts.Logger)
 	bo := badger.DefaultOptions(opts.Dir).
 		WithSyncWrites(opts.SyncWrites).
 		WithLogger(badgerLogger{opts.Logger}) // not WithLoggingLevel: it would replace this logger
@@ -88,6 +91,33 @@ func Open(opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
 	return openKV(badgerKV{bdb})
+}
+
+// privateDir makes an existing data directory 0700 and its files 0600,
+// as a new one is (Badger creates the directory 0700; rapport's umask of
+// 0077 makes its files 0600): an older directory, or one made by hand,
+// may let other users read the store. A failure (a directory on a
+// read-only file system, or owned by someone else) is logged, not fatal.
+func privateDir(dir string, logger *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // not there yet: Badger creates it 0700
+	}
+	tighten := func(path string, private os.FileMode) {
+		fi, err := os.Lstat(path)
+		if err != nil || fi.Mode()&os.ModeSymlink != 0 || fi.Mode().Perm()&0o077 == 0 {
+			return
+		}
+		if err := os.Chmod(path, fi.Mode().Perm()&private); err != nil && logger != nil {
+			logger.Warn("cannot make the data directory private", "path", path, "err", err)
+		}
+	}
+	tighten(dir, 0o700)
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			tighten(filepath.Join(dir, e.Name()), 0o600)
+		}
+	}
 }
 
 // openKV checks the key layout of an opened engine and leases the id

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/dgraph-io/badger/v4"
@@ -21,11 +22,20 @@ var (
 type badgerKV struct{ db *badger.DB }
 
 func (b badgerKV) View(fn func(kvTxn) error) error {
-	return b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+	return closedUnavailable(b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
 }
 
 func (b badgerKV) Update(_ *Fence, fn func(kvTxn) error) error {
-	return b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) })
+	return closedUnavailable(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
+}
+
+// closedUnavailable makes Badger's "DB closed" (a call racing shutdown)
+// engine.CodeUnavailable, a 503 the caller may retry elsewhere.
+func closedUnavailable(err error) error {
+	if errors.Is(err, badger.ErrDBClosed) {
+		return &engine.Error{Code: engine.CodeUnavailable, Message: "the store is closed (shutting down); retry shortly", Err: err}
+	}
+	return err
 }
 
 func (b badgerKV) NewWriteBatch(*Fence) kvBatch { return b.db.NewWriteBatch() }

@@ -144,7 +144,12 @@ func opContext() (context.Context, context.CancelFunc) {
 func (r *redisKV) View(fn func(kvTxn) error) error {
 	ctx, cancel := opContext()
 	defer cancel()
-	return fn(&redisTxn{kv: r, ctx: ctx, cmd: r.rdb})
+	t := &redisTxn{kv: r, ctx: ctx, cmd: r.rdb}
+	err := fn(t)
+	if err == nil {
+		err = t.iterErr
+	}
+	return unavailable(err)
 }
 
 func (r *redisKV) Update(fence *Fence, fn func(kvTxn) error) error {
@@ -160,12 +165,52 @@ func (r *redisKV) Update(fence *Fence, fn func(kvTxn) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if t.iterErr != nil {
+			return t.iterErr
+		}
 		return t.commit()
 	}, r.prefix+"w")
 	if errors.Is(err, redis.TxFailedErr) {
 		return errConflict
 	}
-	return err
+	return unavailable(err)
+}
+
+// unavailable turns an error that says Redis cannot be reached now — a
+// refused, reset or dropped connection, a pool or operation timeout, a
+// closed client, a Redis loading its data or failing over — into
+// engine.CodeUnavailable, which the API answers with 503: the caller may
+// retry, and nothing is wrong with the request. Other errors pass as they
+// are.
+func unavailable(err error) error {
+	if err == nil || !redisUnreachable(err) {
+		return err
+	}
+	var e *engine.Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &engine.Error{Code: engine.CodeUnavailable, Message: "the store (Redis) is unreachable; retry shortly", Err: err}
+}
+
+func redisUnreachable(err error) bool {
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &opErr),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, redis.ErrClosed), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		for _, p := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+			if strings.HasPrefix(re.Error(), p) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redisTxn is one transaction. In an update, tx is the WATCHing
@@ -177,6 +222,10 @@ type redisTxn struct {
 	tx      *redis.Tx
 	pending map[string]*[]byte
 	watched map[string]bool
+	// iterErr is the first error an iterator of the transaction met; the
+	// iterator then ends early, so the transaction fails with it rather
+	// than report a short walk as the whole.
+	iterErr error
 }
 
 func (t *redisTxn) watch(keys ...string) error {
@@ -321,7 +370,7 @@ func (it *redisIterator) seek(key []byte, fromEnd bool) {
 	} else {
 		all, err := it.t.cmd.SMembers(it.t.ctx, it.t.kv.tablesKey()).Result()
 		if err != nil {
-			it.err = err
+			it.fail(err)
 		}
 		slices.Sort(all)
 		for _, tb := range all {
@@ -346,7 +395,7 @@ func (it *redisIterator) seek(key []byte, fromEnd bool) {
 	it.tables, it.ti = tables, 0
 	for _, tb := range tables {
 		if err := it.t.watch(it.t.kv.indexKey(tb)); err != nil {
-			it.err = err
+			it.fail(err)
 		}
 	}
 	it.startTable(key, fromEnd)
@@ -443,7 +492,7 @@ func (it *redisIterator) fill() {
 			keys, err = it.t.cmd.ZRangeByLex(it.t.ctx, idx, &redis.ZRangeBy{Min: it.bound, Max: hi, Count: int64(it.page)}).Result()
 		}
 		if err != nil {
-			it.err = err
+			it.fail(err)
 			return
 		}
 		if len(keys) < it.page {
@@ -457,7 +506,7 @@ func (it *redisIterator) fill() {
 			vkeys[i] = it.t.kv.valueKey([]byte(k))
 		}
 		if err := it.t.watch(vkeys...); err != nil {
-			it.err = err
+			it.fail(err)
 			return
 		}
 		it.buf, it.bi = it.buf[:0], 0
@@ -466,7 +515,7 @@ func (it *redisIterator) fill() {
 		}
 		vals, err := it.t.cmd.MGet(it.t.ctx, vkeys...).Result()
 		if err != nil {
-			it.err = err
+			it.fail(err)
 			return
 		}
 		for i, k := range keys {
@@ -529,6 +578,14 @@ func (it *redisIterator) advance() {
 }
 
 func (it *redisIterator) Valid() bool { return it.cur != nil && it.err == nil }
+
+// fail ends the walk with err and fails the transaction with it.
+func (it *redisIterator) fail(err error) {
+	it.err = err
+	if it.t.iterErr == nil {
+		it.t.iterErr = err
+	}
+}
 func (it *redisIterator) ValidForPrefix(p []byte) bool {
 	return it.Valid() && bytes.HasPrefix(it.cur.key, p)
 }
@@ -593,6 +650,7 @@ func (b *redisBatch) send() error {
 		writeAll(p, b.r, b.writes)
 		return nil
 	})
+	b.err = unavailable(b.err)
 	clear(b.writes)
 	return b.err
 }
@@ -622,7 +680,7 @@ func (s *redisSequence) Next() (uint64, error) {
 		defer cancel()
 		hi, err := s.r.rdb.IncrBy(ctx, s.key, int64(s.lease)).Result()
 		if err != nil {
-			return 0, fmt.Errorf("sequence: %w", err)
+			return 0, unavailable(fmt.Errorf("sequence: %w", err))
 		}
 		s.end = uint64(hi)
 		s.next = s.end - s.lease
@@ -663,7 +721,7 @@ func (r *redisKV) DropPrefix(prefixes ...[]byte) error {
 			})
 			cancel()
 			if err != nil {
-				return err
+				return unavailable(err)
 			}
 		}
 	}

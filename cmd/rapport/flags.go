@@ -9,10 +9,12 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"rapport/store"
 	"strconv"
 	"strings"
 	"time"
+
+	"rapport/engine"
+	"rapport/store"
 )
 
 // envName is the environment variable that gives a flag's default.
@@ -158,20 +160,25 @@ func (g *globals) where() string {
 	return "the Redis store"
 }
 
-// logger builds the slog logger the globals ask for, writing to w.
+// logger builds the slog logger the globals ask for, writing to w. It
+// never writes an alias or an e-mail address: they become keyed hashes
+// (engine.Redactor, with a key new in each process).
 func (g *globals) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*g.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", *g.logLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch *g.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q is not text or json", *g.logFormat)
 	}
-	return nil, fmt.Errorf("--log-format %q is not text or json", *g.logFormat)
+	return slog.New(engine.RedactHandler(h, nil)), nil
 }
 
 func (fs *flagSet) Float64(name string, def float64, usage string) *float64 {

@@ -33,7 +33,14 @@ type Server struct {
 	// (a shared store only); 0: 10 s.
 	LeaseTTL     time.Duration
 	MaxBodyBytes int64
-	Logger       *slog.Logger
+	// MaxInflightBytes bounds the request bodies held at once (0: the
+	// API's default).
+	MaxInflightBytes int64
+	Logger           *slog.Logger
+	// AccessLogSample and SlowRequest shape the access log (see
+	// api.Server).
+	AccessLogSample float64
+	SlowRequest     time.Duration
 	// ModelSettings changes the training configuration (the tuned one,
 	// else the defaults); nil leaves it.
 	ModelSettings func(*model.RankerConfig)
@@ -136,7 +143,7 @@ func (s *Server) Open() error {
 	s.api = &api.Server{Events: db, Items: db, Keys: db, Health: db, Jobs: s.jobs, Models: registry{db, p}, Recommender: recommender, Experiments: rec, Dashboard: true, KeyCacheTTL: time.Second,
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
-		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
+		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, MaxInflightBytes: s.MaxInflightBytes, AccessLogSample: s.AccessLogSample, SlowRequest: s.SlowRequest, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
 		UserTokens: s.UserTokens, RequireUserToken: s.RequireUserToken}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
@@ -195,6 +202,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g := addGlobals(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
+	maxInflight := fs.String("max-inflight-bytes", "64MiB", "request bodies all requests together may hold at once; past it a request gets 503 with Retry-After")
+	accessLog := fs.Bool("access-log", false, "log every request (same as --access-log-sample 1)")
+	accessSample := fs.Float64("access-log-sample", 0, "share of successful requests to log, 0 to 1 (server errors and slow requests are always logged, client errors up to 10 lines a second)")
+	slowRequest := fs.Duration("slow-request", api.DefaultSlowRequest, "requests slower than this are always logged")
 	drain := fs.Duration("shutdown-timeout", 15*time.Second, "how long shutdown waits for in-flight requests and jobs")
 	schedules := addScheduleFlags(fs)
 	retention := fs.String("retention", "", "time to live per event type, e.g. view=90d,add_to_cart=180d (d, h, m or s); types not named are kept")
@@ -223,6 +234,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *maxBody < 1024 {
 		return usagef("--max-body must be at least 1024 bytes")
+	}
+	inflight, err := parseBytes(*maxInflight)
+	if err != nil || inflight < *maxBody {
+		return usagef("--max-inflight-bytes %q must be a size such as 64MiB, at least --max-body (%d bytes)", *maxInflight, *maxBody)
+	}
+	if !(*accessSample >= 0 && *accessSample <= 1) {
+		return usagef("--access-log-sample must be between 0 and 1")
+	}
+	if *accessLog {
+		*accessSample = 1
+	}
+	if *slowRequest <= 0 {
+		return usagef("--slow-request must be positive")
 	}
 	logger, err := g.logger(stderr)
 	if err != nil {
@@ -255,7 +279,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		debug.SetMemoryLimit(n)
 	}
-	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, LeaseTTL: *leaseTTL, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
+	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, LeaseTTL: *leaseTTL, MaxBodyBytes: *maxBody, MaxInflightBytes: inflight, AccessLogSample: *accessSample, SlowRequest: *slowRequest, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
 	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
 		return err
 	}
