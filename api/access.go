@@ -105,12 +105,14 @@ func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
 		}
 		return true
 	}
-	sub, err := s.UserTokens.Verify(raw, time.Now())
+	claims, err := s.UserTokens.Verify(raw, time.Now())
 	if err != nil {
 		s.fail(c, err)
 		return false
 	}
+	sub := claims.Subject
 	c.Set(ctxUser, sub)
+	c.Set(ctxClaims, claims)
 	ctx := c.Request.Context()
 	forbid := func() bool {
 		s.fail(c, engine.Errorf(engine.CodeForbidden, "the user token is for someone who may not read this"))

@@ -20,7 +20,8 @@ const (
 	ctxRequestID = "rapport.request_id"
 	ctxKey       = "rapport.key"
 	ctxError     = "rapport.error"
-	ctxUser      = "rapport.user" // the alias a verified user token names
+	ctxUser      = "rapport.user"   // the alias a verified user token names
+	ctxClaims    = "rapport.claims" // the UserClaims of a verified user token
 )
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,

@@ -204,9 +204,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
 	jwtSecret := fs.String("jwt-secret-file", "", "file holding the identity provider's HS256 shared secret, for end-user tokens")
-	jwks := fs.String("jwt-jwks", "", "JWKS file with the identity provider's RS256 public keys, for end-user tokens")
+	jwks := fs.String("jwt-jwks", "", "the identity provider's RS256 public keys (JWKS) for end-user tokens: a file (read again every 10 s) or an https:// URL (every 15 min; http:// only on this machine); both also at once on an unknown kid, at most every 10 s")
 	jwtIssuer := fs.String("jwt-issuer", "", "required iss of end-user tokens")
 	jwtAudience := fs.String("jwt-audience", "", "required aud of end-user tokens")
+	jwtMaxLifetime := fs.Duration("jwt-max-lifetime", api.DefaultMaxTokenLifetime, "longest an end-user token may live (exp - iat, or exp - now without iat); longer ones are refused")
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
@@ -256,7 +257,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		debug.SetMemoryLimit(n)
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, LeaseTTL: *leaseTTL, MaxBodyBytes: *maxBody, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
-	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
+	if s.UserTokens, err = userTokens(ctx, *jwtSecret, *jwks, *jwtIssuer, *jwtAudience, *jwtMaxLifetime, logger); err != nil {
 		return err
 	}
 	if *requireToken && s.UserTokens == nil {
