@@ -110,15 +110,21 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "missing API key: send the header Authorization: Bearer <key>"))
 			return
 		}
+		addr := clientAddress(c)
+		if s.tooManyFailures(c, addr) {
+			return
+		}
 		k, err := s.keys.get(c.Request.Context(), s.Keys, engine.HashSecret(secret))
 		switch {
 		case engine.ErrorCode(err) == engine.CodeNotFound:
+			s.authFailed(addr)
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "unknown API key"))
 			return
 		case err != nil:
 			s.fail(c, err)
 			return
 		case !k.Active():
+			s.authFailed(addr)
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "this API key was revoked"))
 			return
 		}

@@ -106,6 +106,15 @@ type Server struct {
 	// RateLimit is every key's rate limit in requests per second, unless
 	// the key has its own; 0: none.
 	RateLimit float64
+	// UnknownKeyRate is how many failed authentications (unknown or
+	// revoked API keys) a second each client address may make, bursts of
+	// four times that; over it, every call from the address is 429 until
+	// the bucket refills. 0: DefaultUnknownKeyRate; negative: no limit.
+	UnknownKeyRate float64
+	// TrustedProxies lists the addresses or CIDR blocks of reverse proxies
+	// whose X-Forwarded-For / X-Real-IP name the client address; empty:
+	// none, the client address is the connection's, whatever the headers say.
+	TrustedProxies []string
 	// UserTokens verifies signed-in people's tokens; nil: none are taken.
 	UserTokens *UserTokens
 	// RequireUserToken makes storefront and portal calls about a person
@@ -113,7 +122,8 @@ type Server struct {
 	RequireUserToken bool
 
 	draining atomic.Bool
-	limits   limiter
+	limits   limiters // per API key
+	failures limiters // failed authentications per client address
 	keys     keyCache
 }
 
@@ -133,6 +143,12 @@ func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.ContextWithFallback = true
+	// Gin trusts every proxy unless told otherwise, so that anyone could
+	// pick their client address with X-Forwarded-For.
+	if err := g.SetTrustedProxies(s.TrustedProxies); err != nil {
+		s.Logger.Error("trusted proxies: trusting none", "err", err)
+		_ = g.SetTrustedProxies(nil)
+	}
 	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.cors, s.limitBody)
 	for _, rt := range s.routes() {
 		handlers := []gin.HandlerFunc{}
