@@ -149,7 +149,11 @@ func (s *Server) Handler() http.Handler {
 		s.Logger.Error("trusted proxies: trusting none", "err", err)
 		_ = g.SetTrustedProxies(nil)
 	}
-	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.cors, s.limitBody)
+	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered))
+	if cors := s.cors(); cors != nil {
+		g.Use(cors)
+	}
+	g.Use(s.limitBody)
 	for _, rt := range s.routes() {
 		handlers := []gin.HandlerFunc{}
 		if rt.roles != nil {
