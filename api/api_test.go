@@ -301,6 +301,7 @@ func TestItems(t *testing.T) {
 // unknown key and a revoked key, and checks 401/403 against the route table.
 func TestAuthorizationMatrix(t *testing.T) {
 	e := newEnv(t)
+	e.api.UnknownKeyRate = -1 // two failed authentications per route, on purpose; the limit has its own test
 	k, revoked, _ := engine.NewAPIKey(engine.RoleAdmin, "gone", time.Now())
 	if err := e.db.CreateKey(context.Background(), k); err != nil {
 		t.Fatal(err)
