@@ -140,18 +140,24 @@ func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
 	if s.UserTokens == nil {
 		return true
 	}
-	sub, err := s.UserTokens.Verify(raw, time.Now())
+	claims, err := s.UserTokens.Verify(raw, time.Now())
 	if err != nil {
 		s.fail(c, err)
 		return false
 	}
+	sub := claims.Subject
 	c.Set(ctxUser, sub)
+	c.Set(ctxClaims, claims)
 	ctx := c.Request.Context()
 	forbid := func() bool {
 		s.fail(c, engine.Errorf(engine.CodeForbidden, "the user token is for someone who may not read this"))
 		return false
 	}
 	if aboutOrg {
+		// A token that names its organisation acts for that one only.
+		if claims.Org != "" && engine.OrgID(c.Param("org")) != claims.Org {
+			return forbid()
+		}
 		if _, err := s.Orgs.MemberRole(ctx, engine.OrgID(c.Param("org")), sub); err != nil {
 			return forbid()
 		}
@@ -257,19 +263,23 @@ func (s *Server) checkEventAliases(c *gin.Context, events []engine.Event) error 
 }
 
 // actingOrg returns the one organisation a request acts for about person a,
-// and "" for none: a key scoped to an organisation acts for it, whatever
-// the query says or whatever else the person belongs to; otherwise the
-// caller names it with ?org= (want), and the person must be a member. No
-// request mixes two organisations' data, and none picks one for the caller.
+// and "" for none: a key scoped to an organisation, or a member's token
+// that names one (its org claim), acts for it, whatever the query says or
+// whatever else the person belongs to; otherwise the caller names it with
+// ?org= (want), and the person must be a member. No request mixes two
+// organisations' data, and none picks one for the caller.
 func (s *Server) actingOrg(c *gin.Context, a engine.Alias, want string) (engine.OrgID, error) {
 	k, _ := c.Get(ctxKey)
 	key, _ := k.(engine.APIKey)
 	org := engine.OrgID(want)
-	if key.Org != "" {
-		if want != "" && org != key.Org {
-			return "", engine.Errorf(engine.CodeNotFound, "no organisation %s", want)
+	for _, named := range []engine.OrgID{key.Org, tokenOrg(c)} {
+		if named == "" {
+			continue
 		}
-		org = key.Org
+		if org != "" && org != named {
+			return "", engine.Errorf(engine.CodeNotFound, "no organisation %s", org)
+		}
+		org = named
 	}
 	if org == "" {
 		return "", nil
@@ -294,8 +304,9 @@ func (s *Server) actingOrg(c *gin.Context, a engine.Alias, want string) (engine.
 // checkLinkProof decides whether a request may link alias other to the
 // person at names. A trusted call (a server key without a user token) may
 // link anything the store allows. A person's token proves only what it
-// names: its subject, and an anonymous alias the device presents whose
-// history is anonymous or already theirs; a browser key without a token
+// names: its subject, the e-mail address of a verified-email claim, and an
+// anonymous alias the device presents whose history is anonymous or
+// already theirs; a browser key without a token
 // joins anonymous aliases only. Anything else — an e-mail or customer id
 // nobody has used yet included — would let one person claim another's
 // future history, so it is refused.
@@ -312,6 +323,11 @@ func (s *Server) checkLinkProof(c *gin.Context, at, other engine.Alias) error {
 	}
 	if signedIn && other == v.(engine.Alias) {
 		return nil
+	}
+	if cl, ok := c.Get(ctxClaims); ok && cl.(UserClaims).Email != "" && other.Kind == engine.KindEmail {
+		if verified, err := engine.ParseAlias(engine.KindEmail + ":" + cl.(UserClaims).Email); err == nil && verified == other {
+			return nil // the address the identity provider verified
+		}
 	}
 	if other.Kind != engine.KindAnon {
 		if signedIn {
@@ -333,4 +349,13 @@ func (s *Server) checkLinkProof(c *gin.Context, at, other engine.Alias) error {
 		return nil
 	}
 	return refuse("belongs to another known person; linking it needs a trusted call (a server key without a user token)")
+}
+
+// tokenOrg returns the organisation the request's user token names (its
+// org claim), or "".
+func tokenOrg(c *gin.Context) engine.OrgID {
+	if cl, ok := c.Get(ctxClaims); ok {
+		return cl.(UserClaims).Org
+	}
+	return ""
 }

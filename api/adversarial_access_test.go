@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +282,89 @@ func TestAdversarialTokenLinkNeedsProof(t *testing.T) {
 	}
 	if r := link(e.keys[engine.RoleBrowser], `{"alias":"anon:my-own-cookie"}`); r.status != 200 {
 		t.Errorf("the device's own cookie: %d %s", r.status, r.body)
+	}
+}
+
+// TestAdversarialBrowserKeysRateLimitedByDefault proves the finding that a
+// browser key, public by design, was limited only when the operator set a
+// rate: it is limited by default, per visitor, so one visitor's flood does
+// not slow the shop's others.
+func TestAdversarialBrowserKeysRateLimitedByDefault(t *testing.T) {
+	e := newEnv(t)
+	e.api.BrowserRate = 1 // bursts of four
+	e.api.TrustedProxies = []string{"127.0.0.1/32", "::1"}
+	ts := httptest.NewServer(e.api.Handler())
+	defer ts.Close()
+	limited := 0
+	for range 10 {
+		switch r := callFrom(t, ts.URL, e.keys[engine.RoleBrowser], "203.0.113.7"); r.status {
+		case 429:
+			limited++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		case 404: // the item does not exist
+		default:
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+	}
+	if limited < 5 {
+		t.Fatalf("%d of 10 calls limited, want the ones past the burst of 4", limited)
+	}
+	if r := callFrom(t, ts.URL, e.keys[engine.RoleBrowser], "203.0.113.8"); r.status != 404 {
+		t.Fatalf("another visitor: %d %s", r.status, r.body)
+	}
+	// Without a setting, the default applies.
+	e2 := newEnv(t)
+	for i := range 200 {
+		if r := e2.do("GET", "/v1/items/x", e2.keys[engine.RoleBrowser], nil); r.status == 429 {
+			return
+		} else if i == 199 {
+			t.Fatalf("200 calls at once were never limited: %d", r.status)
+		}
+	}
+}
+
+// TestAdversarialTokenClaimsBoundTheCaller proves two identity-claim
+// findings with the token's own claims: a token links only the e-mail its
+// identity provider verified, and a token naming its organisation reads
+// that one only, whatever ?org= says.
+func TestAdversarialTokenClaimsBoundTheCaller(t *testing.T) {
+	e, sg := orgWorld(t)
+	soon := time.Now().Add(time.Hour).Unix()
+	tok := func(claims map[string]any) string {
+		claims["iss"], claims["aud"], claims["exp"] = "https://idp.example", []string{"rapport"}, soon
+		return sg.token(t, "HS256", "", claims)
+	}
+	call := func(method, path, token, body string) response {
+		req, _ := http.NewRequest(method, e.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e.keys[engine.RoleBrowser])
+		req.Header.Set(api.UserTokenHeader, token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return response{resp.StatusCode, resp.Header, []byte(readAll(resp))}
+	}
+	verified := tok(map[string]any{"sub": "b2b:one", "email": "One@Acme.example", "email_verified": true})
+	unverified := tok(map[string]any{"sub": "b2b:two", "email": "two@acme.example", "email_verified": false})
+	if r := call("POST", "/v1/identities/b2b:two/links", unverified, `{"alias":"email:two@acme.example"}`); r.status != 403 {
+		t.Errorf("an unverified e-mail claim linked: %d %s", r.status, r.body)
+	}
+	if r := call("POST", "/v1/identities/b2b:one/links", verified, `{"alias":"email:someone-else@acme.example"}`); r.status != 403 {
+		t.Errorf("another address than the verified one linked: %d %s", r.status, r.body)
+	}
+	if r := call("POST", "/v1/identities/b2b:one/links", verified, `{"alias":"email:one@acme.example"}`); r.status != 200 {
+		t.Errorf("the verified address: %d %s", r.status, r.body)
+	}
+	acmeOnly := tok(map[string]any{"sub": "b2b:two", "org": "ACME"})
+	if r := call("GET", "/v1/identities/b2b:two/preferences/prefill?org=GLOBEX", acmeOnly, ""); r.status != 404 || strings.Contains(string(r.body), "GLOBEX-SKU") {
+		t.Errorf("a token for ACME read GLOBEX's prefill: %d %s", r.status, r.body)
+	}
+	if r := call("GET", "/v1/identities/b2b:two/preferences/prefill", acmeOnly, ""); r.status != 200 || !strings.Contains(string(r.body), "ACME-SKU") {
+		t.Errorf("a token for ACME, no ?org=: %d %s", r.status, r.body)
+	}
+	if r := call("GET", "/v1/orgs/GLOBEX", acmeOnly, ""); r.status != 403 {
+		t.Errorf("a token for ACME read GLOBEX: %d %s", r.status, r.body)
 	}
 }

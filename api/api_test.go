@@ -334,6 +334,7 @@ func TestItems(t *testing.T) {
 // unknown key and a revoked key, and checks 401/403 against the route table.
 func TestAuthorizationMatrix(t *testing.T) {
 	e := newEnv(t)
+	e.api.UnknownKeyRate = -1 // two failed authentications per route, on purpose; the limit has its own test
 	k, revoked, _ := engine.NewAPIKey(engine.RoleAdmin, "gone", time.Now())
 	if err := e.db.CreateKey(context.Background(), k); err != nil {
 		t.Fatal(err)
@@ -529,6 +530,82 @@ func TestCORS(t *testing.T) {
 	}
 	if other := preflight("https://evil.example"); other.Header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("another origin was allowed: %v", other.Header)
+	}
+	if upper := preflight("https://SHOP.example"); upper.StatusCode != 204 || upper.Header.Get("Access-Control-Allow-Origin") != "https://SHOP.example" {
+		t.Fatalf("an allowed origin in other case: %d %v", upper.StatusCode, upper.Header)
+	}
+
+	// The call itself: the allowed origin may read the response and its
+	// request id, ETag and Retry-After; another origin's call is answered
+	// as if it had no Origin (here: 401, with its JSON body), without CORS
+	// headers, so the browser keeps the answer from the page.
+	call := func(origin string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/popular", nil)
+		req.Header.Set("Origin", origin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, _ := call("https://shop.example")
+	expose := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers"))
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" || !strings.Contains(expose, "x-request-id") || !strings.Contains(expose, "etag") || !strings.Contains(expose, "retry-after") {
+		t.Fatalf("a call from the allowed origin: %v", resp.Header)
+	}
+	resp, body := call("https://evil.example")
+	if resp.StatusCode != 401 || !strings.Contains(string(body), `"unauthorized"`) || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("a call from another origin: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+
+	// "*": any origin, still without credentials.
+	e.api.CORSOrigins = []string{"*"}
+	anyOrigin := httptest.NewServer(e.api.Handler())
+	defer anyOrigin.Close()
+	req, _ := http.NewRequest("OPTIONS", anyOrigin.URL+"/v1/popular", nil)
+	req.Header.Set("Origin", "https://anyone.example")
+	req.Header.Set("Access-Control-Request-Method", "GET")
+	star, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	star.Body.Close()
+	if star.StatusCode != 204 || star.Header.Get("Access-Control-Allow-Origin") == "" || star.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("with *: %d %v", star.StatusCode, star.Header)
+	}
+}
+
+// TestAdversarialPreflightAllowsUserToken proves issue 13's finding "the
+// CORS preflight does not allow the token header, so a browser cannot send
+// it at all": a page on an allowed origin may send X-User-Token with its
+// key, on a read and on a privacy call alike.
+func TestAdversarialPreflightAllowsUserToken(t *testing.T) {
+	e := newEnv(t)
+	e.api.CORSOrigins = []string{"https://shop.example"}
+	ts := httptest.NewServer(e.api.Handler())
+	defer ts.Close()
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/identities/customer:1/recommendations"},
+		{"GET", "/v1/identities/customer:1/export"},
+		{"DELETE", "/v1/identities/customer:1"},
+		{"PUT", "/v1/identities/customer:1/consents/social_signals"},
+	} {
+		req, _ := http.NewRequest("OPTIONS", ts.URL+c.path, nil)
+		req.Header.Set("Origin", "https://shop.example")
+		req.Header.Set("Access-Control-Request-Method", c.method)
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-user-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		allowed := strings.Split(strings.ToLower(strings.ReplaceAll(resp.Header.Get("Access-Control-Allow-Headers"), " ", "")), ",")
+		methods := strings.ToUpper(resp.Header.Get("Access-Control-Allow-Methods"))
+		if resp.StatusCode != 204 || !slices.Contains(allowed, "x-user-token") || !slices.Contains(allowed, "authorization") || !strings.Contains(methods, c.method) {
+			t.Fatalf("%s %s: %d, allowed headers %q, methods %q", c.method, c.path, resp.StatusCode, allowed, methods)
+		}
 	}
 }
 

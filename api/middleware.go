@@ -24,7 +24,8 @@ const (
 	ctxRequestID = "rapport.request_id"
 	ctxKey       = "rapport.key"
 	ctxError     = "rapport.error"
-	ctxUser      = "rapport.user" // the alias a verified user token names
+	ctxUser      = "rapport.user"   // the alias a verified user token names
+	ctxClaims    = "rapport.claims" // the UserClaims of a verified user token
 )
 
 // requestID takes a well-formed X-Request-ID from the caller or makes one,
@@ -238,15 +239,21 @@ func (s *Server) authorize(rt route) gin.HandlerFunc {
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "missing API key: send the header Authorization: Bearer <key>"))
 			return
 		}
+		addr := clientAddress(c)
+		if s.tooManyFailures(c, addr) {
+			return
+		}
 		k, err := s.keys.get(c.Request.Context(), s.Keys, engine.HashSecret(secret))
 		switch {
 		case engine.ErrorCode(err) == engine.CodeNotFound:
+			s.authFailed(addr)
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "unknown API key"))
 			return
 		case err != nil:
 			s.fail(c, err)
 			return
 		case !k.Active():
+			s.authFailed(addr)
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "this API key was revoked"))
 			return
 		}

@@ -120,6 +120,19 @@ type Server struct {
 	// RateLimit is every key's rate limit in requests per second, unless
 	// the key has its own; 0: none.
 	RateLimit float64
+	// UnknownKeyRate is how many failed authentications (unknown or
+	// revoked API keys) a second each client address may make, bursts of
+	// four times that; over it, every call from the address is 429 until
+	// the bucket refills. 0: DefaultUnknownKeyRate; negative: no limit.
+	UnknownKeyRate float64
+	// TrustedProxies lists the addresses or CIDR blocks of reverse proxies
+	// whose X-Forwarded-For / X-Real-IP name the client address; empty:
+	// none, the client address is the connection's, whatever the headers say.
+	TrustedProxies []string
+	// BrowserRate is the rate limit of a browser key per client address,
+	// in requests per second, unless the key has its own: 0 for
+	// DefaultBrowserRate, below 0 for none.
+	BrowserRate float64
 	// UserTokens verifies signed-in people's tokens; nil: none are taken.
 	UserTokens *UserTokens
 	// RequireUserToken makes storefront and portal calls about a person
@@ -127,7 +140,8 @@ type Server struct {
 	RequireUserToken bool
 
 	draining     atomic.Bool
-	limits       limiter
+	limits       limiters // per API key
+	failures     limiters // failed authentications per client address
 	keys         keyCache
 	clientErrors lineBudget
 	inflight     byteBudget
@@ -160,7 +174,17 @@ func (s *Server) Handler() http.Handler {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.ContextWithFallback = true
-	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered), s.cors, s.limitBody)
+	// Gin trusts every proxy unless told otherwise, so that anyone could
+	// pick their client address with X-Forwarded-For.
+	if err := g.SetTrustedProxies(s.TrustedProxies); err != nil {
+		s.Logger.Error("trusted proxies: trusting none", "err", err)
+		_ = g.SetTrustedProxies(nil)
+	}
+	g.Use(s.requestID, s.logRequests, gin.CustomRecovery(s.recovered))
+	if cors := s.cors(); cors != nil {
+		g.Use(cors)
+	}
+	g.Use(s.limitBody)
 	for _, rt := range s.routes() {
 		handlers := []gin.HandlerFunc{}
 		if rt.roles != nil {

@@ -211,12 +211,13 @@ func TestREADMEExamples(t *testing.T) {
 	}
 	admin := createKey(t, data, "admin")
 	storefront := createKey(t, data, "storefront")
+	browser := createKey(t, data, "browser")
 	srv := startServer(t, data)
 	host := strings.TrimPrefix(srv.url, "http://")
 	for _, ex := range examples[:4] { // in order: the fourth reads what the third posted
 		ex = strings.ReplaceAll(ex, "localhost:8080", host)
 		c := exec.Command("bash", "-c", ex+" -w '\\n%{http_code}'")
-		c.Env = append(os.Environ(), "RAPPORT_ADMIN_KEY="+admin, "RAPPORT_STOREFRONT_KEY="+storefront)
+		c.Env = append(os.Environ(), "RAPPORT_ADMIN_KEY="+admin, "RAPPORT_STOREFRONT_KEY="+storefront, "RAPPORT_BROWSER_KEY="+browser)
 		out, err := c.Output()
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		if code := lines[len(lines)-1]; err != nil || !strings.HasPrefix(code, "2") {

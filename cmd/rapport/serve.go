@@ -55,6 +55,15 @@ type Server struct {
 	Rules         *recommend.Rules                   // business rules; nil for none
 	CORSOrigins   []string
 	RateLimit     float64 // per key, requests per second (0: none), unless the key has its own
+	// UnknownKeyRate is api.Server.UnknownKeyRate: failed authentications
+	// a second per client address (0: the default; negative: no limit).
+	UnknownKeyRate float64
+	// BrowserRate is api.Server.BrowserRate: requests a second per client
+	// address with a browser key (0: the default; negative: no limit).
+	BrowserRate float64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client address; empty: none.
+	TrustedProxies []string
 	// UserTokens verifies signed-in people's JWTs; nil: none are taken.
 	UserTokens       *api.UserTokens
 	RequireUserToken bool
@@ -144,6 +153,7 @@ func (s *Server) Open() error {
 		People: db, Privacy: db, Orgs: db, Backups: db, Consent: p.enforcer, Metrics: metrics, MetricsElsewhere: s.MetricsAddr != "",
 		ServingVersion: func() string { return p.serving.Load().VersionID() },
 		Logger:         s.Logger, MaxBodyBytes: s.MaxBodyBytes, MaxInflightBytes: s.MaxInflightBytes, AccessLogSample: s.AccessLogSample, SlowRequest: s.SlowRequest, Version: version, CORSOrigins: s.CORSOrigins, RateLimit: s.RateLimit,
+		UnknownKeyRate: s.UnknownKeyRate, TrustedProxies: s.TrustedProxies, BrowserRate: s.BrowserRate,
 		UserTokens: s.UserTokens, RequireUserToken: s.RequireUserToken}
 	s.http = &http.Server{
 		Handler:           s.api.Handler(),
@@ -215,11 +225,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cors := fs.String("cors-origins", "", "comma-separated browser origins allowed to call the API (https://shop.example), or *")
 	policyFile := addPolicyFlag(fs)
 	jwtSecret := fs.String("jwt-secret-file", "", "file holding the identity provider's HS256 shared secret, for end-user tokens")
-	jwks := fs.String("jwt-jwks", "", "JWKS file with the identity provider's RS256 public keys, for end-user tokens")
+	jwks := fs.String("jwt-jwks", "", "the identity provider's RS256 public keys (JWKS) for end-user tokens: a file (read again every 10 s) or an https:// URL (every 15 min; http:// only on this machine); both also at once on an unknown kid, at most every 10 s")
 	jwtIssuer := fs.String("jwt-issuer", "", "required iss of end-user tokens")
 	jwtAudience := fs.String("jwt-audience", "", "required aud of end-user tokens")
+	jwtMaxLifetime := fs.Duration("jwt-max-lifetime", api.DefaultMaxTokenLifetime, "longest an end-user token may live (exp - iat, or exp - now without iat); longer ones are refused")
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
+	unknownKeyRate := fs.Float64("unknown-key-rate", api.DefaultUnknownKeyRate, "failed authentications (unknown or revoked API keys) a second each client address may make, bursts of four times that; over it every call from the address is 429 until it refills; 0: no limit")
+	browserRate := fs.Float64("browser-rate", api.DefaultBrowserRate, "requests a second each client address may make with a browser key (unless the key has its own --rate), bursts of four times that; 0: no limit")
+	trustedProxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For / X-Real-IP name the client address (for --unknown-key-rate); empty: none, the connection's address counts")
 	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
 	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "with --store redis://…: how long a replica's job leases last unrenewed (a dead leader's jobs move to another replica within about this long)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on this separate address instead of the API's (e.g. 127.0.0.1:9100)")
@@ -265,6 +279,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !(*rateLimit >= 0 && *rateLimit <= engine.MaxRate) {
 		return usagef("--rate-limit must be between 0 and %d", engine.MaxRate)
 	}
+	if !(*unknownKeyRate >= 0 && *unknownKeyRate <= engine.MaxRate) {
+		return usagef("--unknown-key-rate must be between 0 and %d", engine.MaxRate)
+	}
+	if !(*browserRate >= 0 && *browserRate <= engine.MaxRate) {
+		return usagef("--browser-rate must be between 0 and %d", engine.MaxRate)
+	}
 	if *cacheIDs < 1 {
 		return usagef("--cache-identities must be positive")
 	}
@@ -280,13 +300,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		debug.SetMemoryLimit(n)
 	}
 	s := &Server{Addr: *addr, DataDir: *g.data, StoreURL: *g.store, LeaseTTL: *leaseTTL, MaxBodyBytes: *maxBody, MaxInflightBytes: inflight, AccessLogSample: *accessSample, SlowRequest: *slowRequest, Logger: logger, ModelSettings: overrides, Schedules: schedules(), CacheIdentities: *cacheIDs, CacheBytes: cacheBudget, RateLimit: *rateLimit, PromoteMargin: *mf.margin, MetricsAddr: *metricsAddr}
-	if s.UserTokens, err = userTokens(*jwtSecret, *jwks, *jwtIssuer, *jwtAudience); err != nil {
+	if s.UserTokens, err = userTokens(ctx, *jwtSecret, *jwks, *jwtIssuer, *jwtAudience, *jwtMaxLifetime, logger); err != nil {
 		return err
 	}
 	if *requireToken && s.UserTokens == nil {
 		return usagef("--require-user-token needs --jwt-secret-file or --jwt-jwks")
 	}
 	s.RequireUserToken = *requireToken
+	if s.UnknownKeyRate = *unknownKeyRate; s.UnknownKeyRate == 0 {
+		s.UnknownKeyRate = -1 // no limit
+	}
+	if s.BrowserRate = *browserRate; s.BrowserRate == 0 {
+		s.BrowserRate = -1 // no limit
+	}
+	for _, p := range strings.Split(*trustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+				return usagef("--trusted-proxies: %q is not an address or a CIDR block such as 10.0.0.0/8", p)
+			}
+			s.TrustedProxies = append(s.TrustedProxies, p)
+		}
+	}
 	if s.Retention, err = engine.ParseRetention(*retention); err != nil {
 		return usagef("--retention: %v", err)
 	}
