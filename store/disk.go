@@ -54,7 +54,7 @@ type diskGuard struct {
 	logger  *slog.Logger
 
 	mu       sync.Mutex
-	sampled  time.Time // when free and fault were last measured
+	sampled  time.Time // when the last measure of free and fault began
 	free     int64     // bytes available to this process at that time
 	fault    error     // why a file cannot be created in dir, nil if it can
 	inflight int64     // bytes of writes admitted and not yet committed
@@ -125,16 +125,18 @@ func newDiskGuard(o Options) *diskGuard {
 }
 
 // admit reserves n bytes for a write about to be committed; the caller
-// gives them back with done once it is. It measures the disk and probes
-// the directory afresh unless fresh is false and the last look is under
-// sampleEvery old.
+// gives them back with done once it is. With fresh, it looks at the disk
+// and the directory afresh (about 20 µs on ext4), unless a look began
+// after this call did (writers waiting for one another share it);
+// without, a look under sampleEvery old will do.
 func (g *diskGuard) admit(n int64, fresh bool) error {
+	arrived := time.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.broken != nil {
 		return g.broken
 	}
-	if fresh || time.Since(g.sampled) > sampleEvery {
+	if fresh && g.sampled.Before(arrived) || time.Since(g.sampled) > sampleEvery {
 		g.sample()
 	}
 	if g.fault != nil {
@@ -173,6 +175,7 @@ func (g *diskGuard) done(n int64) {
 // removing a file, which is what Badger does when it starts a memtable or
 // a table. It is called with mu held.
 func (g *diskGuard) sample() {
+	g.sampled = time.Now()
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(g.dir, &st); err == nil {
 		g.free = int64(st.Bavail) * st.Bsize
@@ -192,7 +195,6 @@ func (g *diskGuard) sample() {
 	default:
 		g.fault = unwritable(err)
 	}
-	g.sampled = time.Now()
 	switch {
 	case was == nil && g.fault != nil:
 		g.logger.Error("data directory cannot be written: refusing writes until it can", "dir", g.dir, "err", err)
