@@ -181,13 +181,53 @@ func checkAcked(t *testing.T, url, key string, acked []int, when string) {
 	}
 }
 
-// checkReads asserts that the reads a storefront makes still answer.
+// checkReads asserts that the reads a storefront makes still answer, on
+// the demo shop of seedData.
 func checkReads(t *testing.T, url, key string, when string) {
 	t.Helper()
-	mustAnswer(t, when+": GET item", "GET", url+"/v1/items/SKU-drill", key, nil, http.StatusOK, `"SKU-drill"`)
-	mustAnswer(t, when+": GET recommendations", "GET", url+"/v1/identities/customer:drill-0/recommendations", key, nil, http.StatusOK)
-	mustAnswer(t, when+": GET events", "GET", url+"/v1/identities/customer:drill-0/events?limit=1", key, nil, http.StatusOK, "drill-0-")
+	mustAnswer(t, when+": GET item", "GET", url+"/v1/items/SKU-00001", key, nil, http.StatusOK, `"SKU-00001"`)
+	mustAnswer(t, when+": GET recommendations", "GET", url+"/v1/identities/customer:C00001/recommendations", key, nil, http.StatusOK, `"items"`)
+	mustAnswer(t, when+": GET identity", "GET", url+"/v1/identities/customer:C00001", key, nil, http.StatusOK, "C00001")
 }
+
+// seedData makes a data directory with a small demo shop, a model trained
+// on it, and an admin key (returned), once per test binary, and copies it
+// to dst, owned by uid and gid.
+func seedData(t *testing.T, dst string, uid, gid int) (admin string) {
+	t.Helper()
+	seedOnce.Do(func() {
+		seedDir = filepath.Join(filepath.Dir(binary), "seed") // TestMain removes it
+		for _, args := range [][]string{
+			{"demo", "--data", seedDir, "--customers", "200", "--items", "300"},
+			{"train", "--data", seedDir, "--factors", "8", "--iterations", "3"},
+			{"keys", "create", "--data", seedDir, "--role", "admin"},
+		} {
+			out, err := exec.Command(binary, args...).CombinedOutput()
+			if err != nil {
+				seedErr = fmt.Errorf("rapport %s: %v %s", args[0], err, out)
+				return
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			seedKey = lines[len(lines)-1]
+		}
+	})
+	if seedErr != nil {
+		t.Fatal(seedErr)
+	}
+	if out, err := exec.Command("cp", "-a", seedDir, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy the seed: %v %s", err, out)
+	}
+	if out, err := exec.Command("chown", "-R", fmt.Sprintf("%d:%d", uid, gid), dst).CombinedOutput(); err != nil {
+		t.Fatalf("chown the seed: %v %s", err, out)
+	}
+	return seedKey
+}
+
+var (
+	seedOnce         sync.Once
+	seedDir, seedKey string
+	seedErr          error
+)
 
 // stopServer sends SIGTERM and asserts that the server shuts down on its own,
 // by exiting, not by a signal (the read-only directory made it SIGSEGV).
@@ -217,19 +257,31 @@ func TestAdversarialDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
+	// The issue's setup: a 64 MiB disk, smaller than the reserve. Badger
+	// died of SIGBUS after about 120 batches; now the first is refused.
+	tiny := smallDisk(t, 64<<20)
+	admin := seedData(t, filepath.Join(tiny, "data"), 0, 0)
+	srv := startServer(t, filepath.Join(tiny, "data"))
+	next := 0
+	acked, refusal := ingestUntilRefused(t, srv, admin, &next, http.StatusInsufficientStorage, 2000)
+	if refusal == "" {
+		t.Fatalf("%d batches all acknowledged on a 64 MiB disk", next)
+	}
+	checkReads(t, srv.url, admin, "64 MiB disk")
+	t.Logf("64 MiB disk: %d batches acknowledged before the first refusal: %s", len(acked), refusal)
+	if st := stopServer(t, srv); st.ExitCode() != 0 {
+		t.Fatalf("shutdown on a 64 MiB disk exited %d", st.ExitCode())
+	}
+
+	// A disk a little larger than the reserve, filled with events.
 	reserve := (&Server{}).storeOptions().DiskReserve()
 	const room, filler = 96 << 20, 40 << 20
 	mnt := smallDisk(t, reserve+room)
 	fillFile(t, filepath.Join(mnt, "filler"), filler)
 	data := filepath.Join(mnt, "data")
-	rapport(t, "demo", "--data", data, "--customers", "200", "--items", "300")
-	rapport(t, "train", "--data", data, "--factors", "8", "--iterations", "3")
-	admin := createKey(t, data, "admin")
-	srv := startServer(t, data)
-	mustAnswer(t, "PUT items", "PUT", srv.url+"/v1/items", admin, []byte(`[{"id":"SKU-drill","title":"Drill"}]`), http.StatusOK)
-
-	next := 0
-	acked, refusal := ingestUntilRefused(t, srv, admin, &next, http.StatusInsufficientStorage, 5000)
+	seedData(t, data, 0, 0)
+	srv = startServer(t, data)
+	acked, refusal = ingestUntilRefused(t, srv, admin, &next, http.StatusInsufficientStorage, 5000)
 	if refusal == "" {
 		t.Fatalf("%d batches all acknowledged: the disk never filled", next)
 	}
@@ -240,7 +292,7 @@ func TestAdversarialDiskFull(t *testing.T) {
 	checkReads(t, srv.url, admin, "disk full")
 	mustAnswer(t, "readyz while full", "GET", srv.url+"/readyz", "", nil, http.StatusOK)
 	mustAnswer(t, "PUT items while full", "PUT", srv.url+"/v1/items", admin, []byte(`[{"id":"SKU-late"}]`), http.StatusInsufficientStorage, "full")
-	mustAnswer(t, "PUT consent while full", "PUT", srv.url+"/v1/identities/customer:drill-0/consents/analytics", admin, []byte(`{"granted":true}`), http.StatusInsufficientStorage, "full")
+	mustAnswer(t, "PUT consent while full", "PUT", srv.url+"/v1/identities/customer:C00001/consents/analytics", admin, []byte(`{"granted":true}`), http.StatusInsufficientStorage, "full")
 
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)
@@ -285,43 +337,24 @@ func TestAdversarialReadOnlyDataDir(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts server processes")
 	}
-	mnt := smallDisk(t, 2<<30)
+	mnt := smallDisk(t, 1<<30)
 	// nobody cannot run the binary in the test's private temp directory.
 	bin := filepath.Join(mnt, "rapport")
 	if out, err := exec.Command("cp", binary, bin).CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
 	data := filepath.Join(mnt, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chown(data, int(nobody.Uid), int(nobody.Gid)); err != nil {
-		t.Fatal(err)
-	}
+	admin := seedData(t, data, int(nobody.Uid), int(nobody.Gid))
 	asNobody := func(args ...string) *exec.Cmd {
 		cmd := exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: nobody}
 		return cmd
 	}
-	var out []byte
-	for _, args := range [][]string{
-		{"demo", "--data", data, "--customers", "200", "--items", "300"},
-		{"train", "--data", data, "--factors", "8", "--iterations", "3"},
-		{"keys", "create", "--data", data, "--role", "admin"},
-	} {
-		var err error
-		if out, err = asNobody(args...).CombinedOutput(); err != nil {
-			t.Fatalf("rapport %s: %v %s", args[0], err, out)
-		}
-	}
-	admin := strings.TrimSpace(string(out))
-	admin = admin[strings.LastIndex(admin, "\n")+1:]
 	serve := func() *serverProcess {
 		p := launch(t, asNobody("serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "error", "--merge-schedule", "off", "--train-schedule", "off"))
 		return p
 	}
 	srv := serve()
-	mustAnswer(t, "PUT items", "PUT", srv.url+"/v1/items", admin, []byte(`[{"id":"SKU-drill","title":"Drill"}]`), http.StatusOK)
 	next := 0
 	acked, _ := ingestUntilRefused(t, srv, admin, &next, http.StatusServiceUnavailable, 40)
 	if len(acked) != 40 {
