@@ -13,16 +13,17 @@ import (
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[engine.Code]int{
-	engine.CodeInvalid:      http.StatusBadRequest,
-	engine.CodeUnauthorized: http.StatusUnauthorized,
-	engine.CodeForbidden:    http.StatusForbidden,
-	engine.CodeNoConsent:    http.StatusForbidden,
-	engine.CodeNotFound:     http.StatusNotFound,
-	engine.CodeConflict:     http.StatusConflict,
-	engine.CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	engine.CodeRateLimited:  http.StatusTooManyRequests,
-	engine.CodeUnavailable:  http.StatusServiceUnavailable,
-	engine.CodeInternal:     http.StatusInternalServerError,
+	engine.CodeInvalid:             http.StatusBadRequest,
+	engine.CodeUnauthorized:        http.StatusUnauthorized,
+	engine.CodeForbidden:           http.StatusForbidden,
+	engine.CodeNoConsent:           http.StatusForbidden,
+	engine.CodeNotFound:            http.StatusNotFound,
+	engine.CodeConflict:            http.StatusConflict,
+	engine.CodeTooLarge:            http.StatusRequestEntityTooLarge,
+	engine.CodeRateLimited:         http.StatusTooManyRequests,
+	engine.CodeUnavailable:         http.StatusServiceUnavailable,
+	engine.CodeInsufficientStorage: http.StatusInsufficientStorage,
+	engine.CodeInternal:            http.StatusInternalServerError,
 }
 
 // statusClientClosed is logged for requests the client abandoned (nginx's 499).

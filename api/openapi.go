@@ -140,7 +140,7 @@ var recItem = obj(nil, map[string]any{"item": str(""), "rank": integer(), "score
 
 var schemas = map[string]any{
 	"Error": obj([]string{"error"}, map[string]any{"error": obj([]string{"code", "message"}, map[string]any{
-		"code":    str("invalid, unauthorized, forbidden, not_found, conflict, too_large, rate_limited, unavailable or internal"),
+		"code":    str("invalid, unauthorized, forbidden, not_found, conflict, too_large, no_consent, rate_limited, unavailable, insufficient_storage or internal"),
 		"message": str("what went wrong, safe to show"),
 		"details": arrayOf(obj(nil, map[string]any{"index": integer(), "field": str(""), "reason": str("")})),
 	})}),

@@ -229,7 +229,7 @@ func (s *Server) routes() []route {
 	privacy := []engine.Role{engine.RoleBrowser, engine.RoleStorefront, engine.RoleData, engine.RoleAdmin}
 	return []route{
 		{"GET", "/healthz", nil, "Liveness: the process is up.", s.healthz, opDoc{response: "Health"}},
-		{"GET", "/readyz", nil, "Readiness: the store answers and the server is not draining.", s.readyz, opDoc{response: "Health"}},
+		{"GET", "/readyz", nil, "Readiness: the store answers, its data directory can be written (503 with the reason if not, and whether a restart is needed), and the server is not draining.", s.readyz, opDoc{response: "Health"}},
 		{"GET", "/openapi.json", nil, "This OpenAPI 3 document.", s.openAPI, opDoc{}},
 		{"POST", "/v1/events", all, "Ingest a batch of up to 10,000 events (JSON array or NDJSON); all or nothing.", s.postEvents, opDoc{request: "EventBatch", response: "IngestResult"}},
 		{"GET", "/v1/identities/:alias/events", data, "List an identity's events, newest first.", s.listEvents, opDoc{query: []param{{"limit", "integer", "page size, 1 to 1000 (default 100)"}, {"cursor", "string", "next_cursor from the previous page"}}, response: "EventPage"}},
@@ -296,7 +296,11 @@ func (s *Server) readyz(c *gin.Context) {
 	defer cancel()
 	if err := s.Health.Ping(ctx); err != nil {
 		s.Logger.Warn("not ready", "err", err)
-		s.fail(c, engine.Errorf(engine.CodeUnavailable, "store is not ready"))
+		reason := "store is not ready"
+		if code := engine.ErrorCode(err); code != engine.CodeInternal {
+			reason += ": " + engine.ErrorMessage(err) // the data directory's fault, and whether a restart is needed
+		}
+		s.fail(c, engine.Errorf(engine.CodeUnavailable, "%s", reason))
 		return
 	}
 	c.PureJSON(http.StatusOK, gin.H{"status": "ready", "version": s.Version})

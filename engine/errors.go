@@ -19,7 +19,10 @@ const (
 	CodeNoConsent    Code = "no_consent"
 	CodeRateLimited  Code = "rate_limited"
 	CodeUnavailable  Code = "unavailable"
-	CodeInternal     Code = "internal"
+	// CodeInsufficientStorage: the disk holding the store is full; writes
+	// are refused until space is freed, reads go on.
+	CodeInsufficientStorage Code = "insufficient_storage"
+	CodeInternal            Code = "internal"
 )
 
 // Error is an application error whose Message is safe to show to a caller.

@@ -74,23 +74,16 @@ func Open(opts Options) (*DB, error) {
 		return OpenRedis(opts.URL)
 	}
 	privateDir(opts.Dir, opts.Logger)
-	bo := badger.DefaultOptions(opts.Dir).
-		WithSyncWrites(opts.SyncWrites).
-		WithLogger(badgerLogger{opts.Logger}) // not WithLoggingLevel: it would replace this logger
-	if opts.MemTableSize > 0 {
-		bo = bo.WithMemTableSize(opts.MemTableSize)
-	}
-	if opts.Lean {
-		bo = bo.WithNumMemtables(2).WithBlockCacheSize(16 << 20)
-	}
-	bdb, err := badger.Open(bo)
+	bdb, err := badger.Open(opts.badger())
 	if err != nil {
 		if strings.Contains(err.Error(), "Cannot acquire directory lock") {
 			return nil, ErrLocked
 		}
 		return nil, fmt.Errorf("open badger in %s: %w", opts.Dir, err)
 	}
-	return openKV(badgerKV{bdb})
+	// Badger is guarded against a full disk and a directory that stops
+	// taking files (see disk.go).
+	return openKV(guardedKV{badgerKV{bdb}, newDiskGuard(opts)})
 }
 
 // privateDir makes an existing data directory 0700 and its files 0600,
@@ -199,10 +192,18 @@ func (db *DB) Close() error {
 	return errors.Join(err, db.kv.Close())
 }
 
-// Ping checks that the store can serve a read.
+// Ping checks that the store can serve a read and, on Badger, that its
+// data directory takes files: CodeUnavailable says why not, including when
+// only a restart can bring the store back. A full disk is not an error
+// here (reads go on; writes answer CodeInsufficientStorage).
 func (db *DB) Ping(ctx context.Context) error {
 	if db.kv.IsClosed() {
 		return engine.Errorf(engine.CodeUnavailable, "store is closed")
+	}
+	if g, ok := db.kv.(guardedKV); ok {
+		if err := g.g.health(); err != nil {
+			return err
+		}
 	}
 	return db.kv.View(func(txn kvTxn) error {
 		_, err := txn.Get([]byte("m/ping"))

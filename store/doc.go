@@ -1,5 +1,10 @@
 // Package store keeps Rapport's data in Badger, an embedded key-value store.
 //
+// Badger is guarded against a full disk and a data directory that stops
+// taking files (disk.go): writes are refused with CodeInsufficientStorage
+// or CodeUnavailable before Badger could crash on them, and resume by
+// themselves when the fault clears.
+//
 // # Key schema
 //
 // Every key starts with a two-byte prefix naming its table. Integers in keys

@@ -22,11 +22,11 @@ var (
 type badgerKV struct{ db *badger.DB }
 
 func (b badgerKV) View(fn func(kvTxn) error) error {
-	return closedUnavailable(b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
+	return closedUnavailable(b.db.View(func(txn *badger.Txn) error { return fn(badgerTxn{t: txn}) }))
 }
 
 func (b badgerKV) Update(_ *Fence, fn func(kvTxn) error) error {
-	return closedUnavailable(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{txn}) }))
+	return closedUnavailable(b.db.Update(func(txn *badger.Txn) error { return fn(badgerTxn{t: txn}) }))
 }
 
 // closedUnavailable makes Badger's "DB closed" (a call racing shutdown)
@@ -51,7 +51,12 @@ func (b badgerKV) Sync() error                            { return b.db.Sync() }
 func (b badgerKV) IsClosed() bool                         { return b.db.IsClosed() }
 func (b badgerKV) Close() error                           { return b.db.Close() }
 
-type badgerTxn struct{ t *badger.Txn }
+// badgerTxn is a Badger transaction; with bytes set, it adds up there
+// the bytes its writes will put in Badger's log.
+type badgerTxn struct {
+	t     *badger.Txn
+	bytes *int64
+}
 
 func (t badgerTxn) Get(key []byte) (kvItem, error) {
 	item, err := t.t.Get(key)
@@ -61,8 +66,19 @@ func (t badgerTxn) Get(key []byte) (kvItem, error) {
 	return item, nil
 }
 
-func (t badgerTxn) Set(key, val []byte) error { return t.t.Set(key, val) }
-func (t badgerTxn) Delete(key []byte) error   { return t.t.Delete(key) }
+func (t badgerTxn) Set(key, val []byte) error {
+	if t.bytes != nil {
+		*t.bytes += int64(len(key) + len(val) + entryOverhead)
+	}
+	return t.t.Set(key, val)
+}
+
+func (t badgerTxn) Delete(key []byte) error {
+	if t.bytes != nil {
+		*t.bytes += int64(len(key) + entryOverhead)
+	}
+	return t.t.Delete(key)
+}
 
 func (t badgerTxn) NewIterator(o iterOptions) kvIterator {
 	bo := badger.DefaultIteratorOptions

@@ -83,7 +83,12 @@ func openServer(t *testing.T, data, mergeSchedule string) (*Server, string) {
 func startServer(t *testing.T, data string, extra ...string) *serverProcess {
 	t.Helper()
 	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--log-level", "error", "--merge-schedule", "off", "--train-schedule", "off", "--factors", "16", "--iterations", "4"}, extra...)
-	cmd := exec.Command(binary, args...)
+	return launch(t, exec.Command(binary, args...))
+}
+
+// launch starts cmd, a rapport serve, and waits until it listens.
+func launch(t *testing.T, cmd *exec.Cmd) *serverProcess {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -91,8 +91,7 @@ type Server struct {
 
 // Open opens the store and starts listening; it does not block.
 func (s *Server) Open() error {
-	opts := store.DefaultOptions(s.DataDir)
-	opts.Logger, opts.Lean, opts.URL = s.Logger, true, s.StoreURL
+	opts := s.storeOptions()
 	l, err := loadModel(opts)
 	if err != nil {
 		return err
@@ -174,6 +173,14 @@ func (s *Server) Open() error {
 	go func() { s.done <- s.http.Serve(s.ln) }()
 	s.jobs.Start()
 	return nil
+}
+
+// storeOptions are the options the server opens its store with: lean on
+// memory, and (on Badger) keeping opts.DiskReserve() bytes free.
+func (s *Server) storeOptions() store.Options {
+	opts := store.DefaultOptions(s.DataDir)
+	opts.Logger, opts.Lean, opts.URL = s.Logger, true, s.StoreURL
+	return opts
 }
 
 // loadModel loads the newest promoted model version (nil if none) in a
@@ -373,7 +380,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer ln.Close()
 		logger.Info("pprof", "addr", ln.Addr().String())
 	}
-	logger.Info("listening", "addr", s.Addr, "store", g.where(), "version", version)
+	logger.Info("listening", "addr", s.Addr, "store", g.where(), "version", version, "disk_reserve_mib", s.storeOptions().DiskReserve()>>20)
 	fmt.Fprintf(stdout, "rapport: listening on http://%s\n", s.Addr)
 	select {
 	case <-ctx.Done():
