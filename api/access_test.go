@@ -26,6 +26,7 @@ func TestAccessMatrix(t *testing.T) {
 	sg := signer{secret: []byte("the idp's shared secret for rapport")}
 	e.api.UserTokens = &api.UserTokens{Secret: sg.secret, Issuer: "https://idp.example", Audience: "rapport"}
 	e.api.RequireUserToken = true
+	e.api.BrowserRate = -1 // thousands of calls from one address: TestAdversarialBrowserKeysRateLimitedByDefault tests the limit
 	e.post("/v1/events", engine.RoleIngest, `{"alias":"b2b:acme-1","type":"purchase","item":"A"}
 {"alias":"b2b:globex-1","type":"purchase","item":"GLOBEX-SECRET-ITEM"}
 {"alias":"customer:solo","type":"purchase","item":"A"}

@@ -147,13 +147,7 @@ func TestBenchWithdraw(t *testing.T) {
 func TestImportConsentsAndSocial(t *testing.T) {
 	data := t.TempDir()
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return writeFile(t, dir, name, body) }
 	events := write("events.csv", "customer,sku,when,region\n1,A,2026-01-01T10:00:00Z,EU-DE\n2,B,2026-01-02T10:00:00Z,EU-FR\n3,C,2026-01-02T11:00:00Z,US-NY\n")
 	consents := write("consents.csv", "cid,what,decision,at\n1,social_signals,yes,2026-02-01T00:00:00Z\n2,social_signals,no,2026-02-01T00:00:00Z\n9,social_signals,yes,2026-02-01T00:00:00Z\n1,marketing,yes,2026-02-01T00:00:00Z\n1,analytics,maybe,2026-02-01T00:00:00Z\n")
 	social := write("social.csv", "user,follows,at\n1,brand:Acme,2026-03-01T00:00:00Z\n2,brand:Acme,2026-03-01T00:00:00Z\n3,category:Toys,2026-03-01T00:00:00Z\n")
@@ -196,13 +190,7 @@ func TestImportConsentsAndSocial(t *testing.T) {
 func TestAdversarialImportedWithdrawalPurges(t *testing.T) {
 	data := t.TempDir()
 	dir := t.TempDir()
-	write := func(name, body string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, body string) string { return writeFile(t, dir, name, body) }
 	rapport(t, "import", "events", write("events.csv", "customer,sku,when,region\n1,A,2026-01-01T10:00:00Z,US-NY\n"), "--data", data,
 		"--map", "identity=customer,item=sku,time=when", "--identity-kind", "customer", "--type", "purchase")
 	rapport(t, "import", "social", write("social.csv", "user,follows,at\n1,brand:Acme,2026-03-01T00:00:00Z\n"), "--data", data,
@@ -217,4 +205,14 @@ func TestAdversarialImportedWithdrawalPurges(t *testing.T) {
 	if status, body := call(t, "GET", srv.url+"/v1/identities/customer:1", key, ""); status != 200 || !strings.Contains(string(body), `"social_signals":0`) {
 		t.Fatalf("after an imported withdrawal: %d %s", status, body)
 	}
+}
+
+// writeFile writes body to dir/name and returns its path.
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
