@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParseConsent$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzParsePreferences$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine -run '^$$' -fuzz '^FuzzExperiment$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./engine -run '^$$' -fuzz '^FuzzResolveRegion$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./engine/importer -run '^$$' -fuzz '^FuzzImportCSV$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzUserToken$$' -fuzztime $(FUZZTIME)
 

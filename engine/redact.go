@@ -40,8 +40,8 @@ var aliasPrefixes = []string{KindAnon + ":", KindEmail + ":", KindCustomer + ":"
 
 // Text returns s with every word that parses as an alias, looks like an
 // e-mail address or is a bare SHA-256 hex digest (an e-mail alias's value)
-// replaced by its tag. A word runs to the next space; quotes, brackets and
-// punctuation around it stay.
+// replaced by its tag. A word runs to the next space or control character;
+// quotes, brackets and punctuation around it stay.
 func (r *Redactor) Text(s string) string {
 	if !strings.ContainsAny(s, ":@") && len(s) < 64 {
 		return s
@@ -49,14 +49,14 @@ func (r *Redactor) Text(s string) string {
 	var b strings.Builder
 	rest := s
 	for rest != "" {
-		i := strings.IndexFunc(rest, func(c rune) bool { return !unicode.IsSpace(c) })
+		i := strings.IndexFunc(rest, func(c rune) bool { return !isSeparator(c) })
 		if i < 0 {
 			b.WriteString(rest)
 			break
 		}
 		b.WriteString(rest[:i])
 		rest = rest[i:]
-		end := strings.IndexFunc(rest, unicode.IsSpace)
+		end := strings.IndexFunc(rest, isSeparator)
 		if end < 0 {
 			end = len(rest)
 		}
@@ -65,6 +65,10 @@ func (r *Redactor) Text(s string) string {
 	}
 	return b.String()
 }
+
+// isSeparator ends a word: a space, or a control character such as the NUL
+// that ends an alias in a store key (Badger's debug log prints keys).
+func isSeparator(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }
 
 // word redacts one space-free word.
 func (r *Redactor) word(w string) string {

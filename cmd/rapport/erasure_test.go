@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +24,8 @@ import (
 // preferences, an organisation membership and an experiment click is
 // erased through the API and the erasure job; then every version of every
 // key, the decompressed tables and the other files (Badger), every key and
-// the AOF (Redis) hold none of their aliases, e-mail or its hash.
+// the AOF (Redis), and the server's whole log (debug level, every request)
+// hold none of their aliases, e-mail or its hash.
 func TestAdversarialErasureNoTrace(t *testing.T) {
 	t.Run("Badger", func(t *testing.T) {
 		data := t.TempDir()
@@ -44,7 +48,14 @@ func noTrace(t *testing.T, opts store.Options, aofDir string, where []string) {
 	if data == "" {
 		data = t.TempDir()
 	}
-	srv := startServer(t, data, append(where, "--erasure-schedule", "off")...)
+	// The server logs everything it would (every request, debug level),
+	// so that the log can be searched for the person too.
+	var serverLog bytes.Buffer
+	args := append([]string{"serve", "--data", data, "--addr", "127.0.0.1:0", "--merge-schedule", "off", "--train-schedule", "off",
+		"--erasure-schedule", "off", "--log-level", "debug", "--access-log"}, where...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stderr = &lockedBuffer{b: &serverLog}
+	srv := launch(t, cmd)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -141,6 +152,17 @@ func noTrace(t *testing.T, opts store.Options, aofDir string, where []string) {
 	sum := sha256.Sum256([]byte(personMail))
 	gone := []string{"ZZ-NT-P", "ZZ-NT-COOKIE", personMail, "ZZ-NT-P@Example.com", hex.EncodeToString(sum[:]), "zz-nt-order-1"}
 	kept := []string{"ZZ-NT-F", "ZZ-NT-G"}
+	logText := cmd.Stderr.(*lockedBuffer).String()
+	for _, s := range gone {
+		for _, line := range strings.Split(logText, "\n") {
+			if strings.Contains(line, s) {
+				t.Errorf("the server's log names %s: %s", s, line)
+			}
+		}
+	}
+	if !strings.Contains(logText, "/v1/identities/:alias") {
+		t.Error("control: the server's log has no request lines")
+	}
 	found := storetest.Traces(t, opts, append(gone, kept...)...)
 	for _, s := range gone {
 		if len(found[s]) > 0 {
@@ -168,4 +190,22 @@ func noTrace(t *testing.T, opts store.Options, aofDir string, where []string) {
 	if len(storetest.FilesContaining(t, aofDir, kept...)) != len(kept) {
 		t.Error("control: the people who stay are not in Redis's files")
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a child process and the test may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -86,14 +86,17 @@ func startServer(t *testing.T, data string, extra ...string) *serverProcess {
 	return launch(t, exec.Command(binary, args...))
 }
 
-// launch starts cmd, a rapport serve, and waits until it listens.
+// launch starts cmd, a rapport serve, and waits until it listens; its
+// log goes to cmd.Stderr, or the test's stderr if that is nil.
 func launch(t *testing.T, cmd *exec.Cmd) *serverProcess {
 	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
