@@ -82,7 +82,11 @@ type Server struct {
 
 // Open opens the store and starts listening; it does not block.
 func (s *Server) Open() error {
-	opts := store.DefaultOptions(s.DataDir)
+	maxBody := s.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = api.DefaultMaxBodyBytes
+	}
+	opts := store.DefaultOptions(s.DataDir).ForLargestWrite(maxBody)
 	opts.Logger, opts.Lean, opts.URL = s.Logger, true, s.StoreURL
 	l, err := loadModel(opts)
 	if err != nil {
