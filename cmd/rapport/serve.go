@@ -206,7 +206,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g := addGlobals(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxInflight := fs.String("max-inflight-bytes", "64MiB", "request bodies all requests together may hold at once; past it a request gets 503 with Retry-After")
+	maxInflight := fs.String("max-inflight-bytes", "16MiB", "request bodies all requests together may hold at once; past it a request gets 503 with Retry-After")
 	accessLog := fs.Bool("access-log", false, "log every request (same as --access-log-sample 1)")
 	accessSample := fs.Float64("access-log-sample", 0, "share of successful requests to log, 0 to 1 (server errors and slow requests are always logged, client errors up to 10 lines a second)")
 	slowRequest := fs.Duration("slow-request", api.DefaultSlowRequest, "requests slower than this are always logged")
