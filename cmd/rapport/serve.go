@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"time"
@@ -170,6 +173,27 @@ func (s *Server) Open() error {
 	return nil
 }
 
+// minAutoMemoryLimit is the least soft memory limit --memory-limit auto
+// sets: room for the store's memtables and table builds and the request
+// bodies in flight under sustained ingest, on top of a small server.
+const minAutoMemoryLimit = 512 << 20
+
+// setAutoMemoryLimit sets the Go runtime's soft memory limit to twice the
+// memory it holds now (the server open, its model loaded), at least
+// minAutoMemoryLimit, and returns it. Without a limit the GC lets the heap
+// grow to twice what is live, and under ingest what is live is mostly
+// Badger's memtables and table builds, which come and go: 16 concurrent
+// maximum-size batches took the heap to twice their peak.
+func setAutoMemoryLimit() int64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(sample)
+	held := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
+	limit := max(minAutoMemoryLimit, 2*held)
+	debug.SetMemoryLimit(limit)
+	return limit
+}
+
 // loadModel loads the newest promoted model version (nil if none) in a
 // store opened only for that. Badger reads the artefact through a memory
 // map of its value log, and the pages read stay resident for as long as
@@ -224,7 +248,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jwtAudience := fs.String("jwt-audience", "", "required aud of end-user tokens")
 	requireToken := fs.Bool("require-user-token", false, "storefront and portal calls about a person must carry that person's token in X-User-Token")
 	rateLimit := fs.Float64("rate-limit", 0, "requests per second each API key may make (bursts of twice that), unless the key has its own --rate; 0: no limit")
-	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
+	memLimit := fs.String("memory-limit", "auto", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; auto: twice what the server holds once open, at least 512MiB (GOMEMLIMIT, when set, replaces auto); off: none")
 	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "with --store redis://…: how long a replica's job leases last unrenewed (a dead leader's jobs move to another replica within about this long)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on this separate address instead of the API's (e.g. 127.0.0.1:9100)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
@@ -276,7 +300,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || cacheBudget < 1 {
 		return usagef("--cache-bytes %q is not a size such as 256MiB", *cacheBytes)
 	}
-	if *memLimit != "" {
+	autoLimit := *memLimit == "auto" && os.Getenv("GOMEMLIMIT") == ""
+	if *memLimit != "auto" && *memLimit != "off" {
 		n, err := parseBytes(*memLimit)
 		if err != nil || n <= 0 {
 			return usagef("--memory-limit %q is not a size such as 1GiB or 900MiB", *memLimit)
@@ -316,6 +341,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := s.Open(); err != nil {
 		return err
+	}
+	if autoLimit {
+		logger.Info("memory limit", "bytes", setAutoMemoryLimit())
 	}
 	if *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
