@@ -263,40 +263,73 @@ func TestIngestBatchLimit(t *testing.T) {
 	}
 }
 
-// TestIngestLargestBatch: 10,000 events with large attributes, just under
-// the default 16 MiB body limit, fit in one transaction of a store opened
-// with the server's default options.
+// TestIngestLargestBatch: a batch just under the body limit fits in one
+// transaction of a store sized for that limit (store.ForLargestWrite), in
+// the shapes that store the most per request byte: 10,000 events with
+// large attributes, and events whose id, alias and item or target are all
+// at their longest (an id is stored twice: in the record and in its
+// deduplication key).
 func TestIngestLargestBatch(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes 15 MB")
+		t.Skip("writes up to 16 MB per case")
 	}
-	db, err := store.Open(store.DefaultOptions(t.TempDir()))
-	if err != nil {
-		t.Fatal(err)
+	long := func(prefix string, i int) string {
+		return fmt.Sprintf("%s%0*d", prefix, engine.MaxIDLen-len(prefix), i)
 	}
-	defer db.Close()
-	k, secret, _ := engine.NewAPIKey(engine.RoleIngest, "", time.Now())
-	db.CreateKey(context.Background(), k)
-	ts := httptest.NewServer((&api.Server{Events: db, Items: db, Keys: db, Health: db}).Handler())
-	defer ts.Close()
-	attr := strings.Repeat("x", 700)
-	var b strings.Builder
-	for i := 0; i < api.MaxBatch; i++ {
-		fmt.Fprintf(&b, `{"id":"big-%d","alias":"customer:%d","type":"view","item":"a","attributes":{"a":"%s","b":"%s"}}`+"\n", i, i%100, attr, attr)
-	}
-	if b.Len() > api.DefaultMaxBodyBytes {
-		t.Fatalf("body of %d bytes is over the limit; shrink the attribute", b.Len())
-	}
-	req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(b.String()))
-	req.Header.Set("Authorization", "Bearer "+secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), `"accepted":10000`) {
-		t.Fatalf("%d %.300s", resp.StatusCode, body)
+	for _, tc := range []struct {
+		name  string
+		limit int64
+		event func(i int) string
+	}{
+		{"Attributes", api.DefaultMaxBodyBytes, func(i int) string {
+			attr := strings.Repeat("x", 160)
+			return fmt.Sprintf(`{"id":"big-%d","alias":"customer:%d","type":"view","item":"a","attributes":{"a":"%s","b":"%s"}}`, i, i%100, attr, attr)
+		}},
+		{"LongestIDs", api.DefaultMaxBodyBytes, func(i int) string {
+			return fmt.Sprintf(`{"id":%q,"alias":"customer:%s","type":"view","item":%q}`, long("", i), long("", i)[9:], long("SKU-", i))
+		}},
+		{"LongestTargets", api.DefaultMaxBodyBytes, func(i int) string {
+			return fmt.Sprintf(`{"id":%q,"alias":"customer:%s","type":"social_follow","source":"social:x","target":"customer:%s"}`, long("", i), long("", i)[9:], long("", i+1)[9:])
+		}},
+		{"Attributes16MiB", 16 << 20, func(i int) string {
+			attr := strings.Repeat("x", 780)
+			return fmt.Sprintf(`{"id":"big-%d","alias":"customer:%d","type":"view","item":"a","attributes":{"a":"%s","b":"%s"}}`, i, i%100, attr, attr)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.Open(store.DefaultOptions(t.TempDir()).ForLargestWrite(tc.limit))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			k, secret, _ := engine.NewAPIKey(engine.RoleIngest, "", time.Now())
+			db.CreateKey(context.Background(), k)
+			ts := httptest.NewServer((&api.Server{Events: db, Items: db, Keys: db, Health: db, MaxBodyBytes: tc.limit}).Handler())
+			defer ts.Close()
+			var b strings.Builder
+			n := 0
+			for ; n < api.MaxBatch; n++ {
+				ev := tc.event(n) + "\n"
+				if int64(b.Len()+len(ev)) > tc.limit {
+					break
+				}
+				b.WriteString(ev)
+			}
+			if int64(b.Len()) < tc.limit*9/10 {
+				t.Fatalf("body of %d bytes is far under the limit of %d; grow the events", b.Len(), tc.limit)
+			}
+			req, _ := http.NewRequest("POST", ts.URL+"/v1/events", strings.NewReader(b.String()))
+			req.Header.Set("Authorization", "Bearer "+secret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), fmt.Sprintf(`"accepted":%d`, n)) {
+				t.Fatalf("%d events in %d bytes: %d %.300s", n, b.Len(), resp.StatusCode, body)
+			}
+		})
 	}
 }
 

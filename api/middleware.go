@@ -170,7 +170,7 @@ func (s *Server) limitBody(c *gin.Context) {
 }
 
 // DefaultMaxInflightBytes is the default MaxInflightBytes.
-const DefaultMaxInflightBytes = 64 << 20
+const DefaultMaxInflightBytes = 16 << 20
 
 // retryAfterBusy is the Retry-After, in seconds, of a request turned away
 // for the in-flight budget.

@@ -62,8 +62,11 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// DefaultMaxBodyBytes is the default request body limit.
-const DefaultMaxBodyBytes = 16 << 20
+// DefaultMaxBodyBytes is the default request body limit: a full batch
+// (MaxBatch records) of events of up to about 400 bytes each. The server
+// sizes its store for the largest body it accepts (store.ForLargestWrite),
+// and that size is most of what it holds under writes.
+const DefaultMaxBodyBytes = 4 << 20
 
 // Server is the HTTP API. Set the exported fields, then call Handler.
 type Server struct {

@@ -97,7 +97,7 @@ func backupRemnant(txn kvTxn, t time.Time) ([]engine.Remnant, error) {
 func Restore(ctx context.Context, opts Options, r io.Reader) error {
 	bo := badger.DefaultOptions(opts.Dir).WithSyncWrites(true).WithLogger(badgerLogger{opts.Logger})
 	if opts.MemTableSize > 0 {
-		bo = bo.WithMemTableSize(opts.MemTableSize)
+		bo = bo.WithMemTableSize(max(opts.MemTableSize, memTableLogged(opts.Dir)))
 	}
 	bdb, err := badger.Open(bo)
 	if err != nil {

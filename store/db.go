@@ -38,11 +38,31 @@ type Options struct {
 	Lean bool
 }
 
-// DefaultOptions returns the options the server uses for dir. The memtable
-// is twice Badger's default so that one transaction can hold the largest
-// batch the API accepts (Badger caps a transaction at 15% of a memtable).
+// DefaultLargestWrite is the largest write, in request bytes, that
+// DefaultOptions is sized for: the API's default body limit.
+const DefaultLargestWrite = 4 << 20
+
+// DefaultOptions returns the options the server uses for dir, sized for
+// writes of up to DefaultLargestWrite bytes (see ForLargestWrite).
 func DefaultOptions(dir string) Options {
-	return Options{Dir: dir, SyncWrites: true, MemTableSize: 128 << 20}
+	return Options{Dir: dir, SyncWrites: true}.ForLargestWrite(DefaultLargestWrite)
+}
+
+// ForLargestWrite sizes the memtable so that one transaction can hold a
+// write made from n request bytes, the largest batch the caller accepts:
+// Badger caps a transaction at 15% of a memtable, and a batch stores up to
+// about twice its JSON (an event's id is kept in its record and in its
+// deduplication key, a person target in its record and in the reference
+// index), so the memtable is 16n, at least 16 MiB: 64 MiB for 4 MiB.
+//
+// The memtable is most of what Badger holds under writes: two of its
+// arenas (the one filling, the one flushing), the level-0 table built from
+// the flushing one, whose buffers Badger's allocator pool keeps for the
+// next, and the pages of its memory-mapped log: about 5n to 8n under
+// sustained writes, before the GC's headroom (README, Memory).
+func (o Options) ForLargestWrite(n int64) Options {
+	o.MemTableSize = max(16<<20, (16*n+1<<20-1)/(1<<20)*(1<<20))
+	return o
 }
 
 // ForBulkLoad adjusts o for a process that loads data in bulk through a
@@ -84,6 +104,23 @@ func Open(opts Options) (*DB, error) {
 	// Badger is guarded against a full disk and a directory that stops
 	// taking files (see disk.go).
 	return openKV(guardedKV{badgerKV{bdb}, newDiskGuard(opts)})
+}
+
+// memTableLogged returns the memtable size that the memtable logs in dir
+// were written with (Badger makes each log twice its memtable), 0 if none.
+// A log left by a process that did not close the store (kill -9, or an
+// older rapport with larger memtables) is replayed into a memtable of the
+// size being opened; one that does not fit would panic Badger, so Open
+// uses the larger size until the log is flushed.
+func memTableLogged(dir string) int64 {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.mem"))
+	var largest int64
+	for _, l := range logs {
+		if fi, err := os.Stat(l); err == nil {
+			largest = max(largest, fi.Size()/2)
+		}
+	}
+	return largest
 }
 
 // privateDir makes an existing data directory 0700 and its files 0600,

@@ -115,7 +115,9 @@ func (o Options) badger() badger.Options {
 		WithSyncWrites(o.SyncWrites).
 		WithLogger(badgerLogger{o.Logger}) // not WithLoggingLevel: it would replace this logger
 	if o.MemTableSize > 0 {
-		bo = bo.WithMemTableSize(o.MemTableSize)
+		// A memtable log left by a larger memtable (a kill -9, an import
+		// after serve) must fit the memtable that replays it.
+		bo = bo.WithMemTableSize(max(o.MemTableSize, memTableLogged(o.Dir)))
 	}
 	if o.Lean {
 		bo = bo.WithNumMemtables(2).WithBlockCacheSize(16 << 20)

@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 func TestParseBytes(t *testing.T) {
 	for _, tc := range []struct {
@@ -20,5 +23,16 @@ func TestParseBytes(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d (ok %t)", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestAutoMemoryLimit: --memory-limit auto (the default) sets a soft limit
+// of at least 512 MiB, twice what the process holds, where Go has none.
+func TestAutoMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(before)
+	got := setAutoMemoryLimit()
+	if got < minAutoMemoryLimit || debug.SetMemoryLimit(-1) != got {
+		t.Fatalf("limit %d (runtime: %d), want at least %d and set", got, debug.SetMemoryLimit(-1), minAutoMemoryLimit)
 	}
 }

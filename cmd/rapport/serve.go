@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"time"
@@ -176,11 +179,37 @@ func (s *Server) Open() error {
 }
 
 // storeOptions are the options the server opens its store with: lean on
-// memory, and (on Badger) keeping opts.DiskReserve() bytes free.
+// memory, a memtable sized for the largest body it takes, and (on Badger)
+// keeping opts.DiskReserve() bytes free.
 func (s *Server) storeOptions() store.Options {
-	opts := store.DefaultOptions(s.DataDir)
+	maxBody := s.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = api.DefaultMaxBodyBytes
+	}
+	opts := store.DefaultOptions(s.DataDir).ForLargestWrite(maxBody)
 	opts.Logger, opts.Lean, opts.URL = s.Logger, true, s.StoreURL
 	return opts
+}
+
+// minAutoMemoryLimit is the least soft memory limit --memory-limit auto
+// sets: room for the store's memtables and table builds and the request
+// bodies in flight under sustained ingest, on top of a small server.
+const minAutoMemoryLimit = 512 << 20
+
+// setAutoMemoryLimit sets the Go runtime's soft memory limit to twice the
+// memory it holds now (the server open, its model loaded), at least
+// minAutoMemoryLimit, and returns it. Without a limit the GC lets the heap
+// grow to twice what is live, and under ingest what is live is mostly
+// Badger's memtables and table builds, which come and go: 16 concurrent
+// maximum-size batches took the heap to twice their peak.
+func setAutoMemoryLimit() int64 {
+	runtime.GC()
+	sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(sample)
+	held := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
+	limit := max(minAutoMemoryLimit, 2*held)
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // loadModel loads the newest promoted model version (nil if none) in a
@@ -219,7 +248,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	g := addGlobals(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	maxBody := fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
-	maxInflight := fs.String("max-inflight-bytes", "64MiB", "request bodies all requests together may hold at once; past it a request gets 503 with Retry-After")
+	maxInflight := fs.String("max-inflight-bytes", "16MiB", "request bodies all requests together may hold at once; past it a request gets 503 with Retry-After")
 	accessLog := fs.Bool("access-log", false, "log every request (same as --access-log-sample 1)")
 	accessSample := fs.Float64("access-log-sample", 0, "share of successful requests to log, 0 to 1 (server errors and slow requests are always logged, client errors up to 10 lines a second)")
 	slowRequest := fs.Duration("slow-request", api.DefaultSlowRequest, "requests slower than this are always logged")
@@ -241,7 +270,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	unknownKeyRate := fs.Float64("unknown-key-rate", api.DefaultUnknownKeyRate, "failed authentications (unknown or revoked API keys) a second each client address may make, bursts of four times that; over it every call from the address is 429 until it refills; 0: no limit")
 	browserRate := fs.Float64("browser-rate", api.DefaultBrowserRate, "requests a second each client address may make with a browser key (unless the key has its own --rate), bursts of four times that; 0: no limit")
 	trustedProxies := fs.String("trusted-proxies", "", "comma-separated addresses or CIDR blocks of reverse proxies whose X-Forwarded-For / X-Real-IP name the client address (for --unknown-key-rate); empty: none, the connection's address counts")
-	memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; empty: Go's default (GOMEMLIMIT, else none)")
+	memLimit := fs.String("memory-limit", "auto", "soft limit on the Go runtime's memory (e.g. 1GiB, 900MiB): the GC works harder near it rather than let the heap double; auto: twice what the server holds once open, at least 512MiB (GOMEMLIMIT, when set, replaces auto); off: none")
 	leaseTTL := fs.Duration("lease-ttl", 10*time.Second, "with --store redis://…: how long a replica's job leases last unrenewed (a dead leader's jobs move to another replica within about this long)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on this separate address instead of the API's (e.g. 127.0.0.1:9100)")
 	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on this separate address (e.g. 127.0.0.1:6060); off when empty")
@@ -299,7 +328,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil || cacheBudget < 1 {
 		return usagef("--cache-bytes %q is not a size such as 256MiB", *cacheBytes)
 	}
-	if *memLimit != "" {
+	autoLimit := *memLimit == "auto" && os.Getenv("GOMEMLIMIT") == ""
+	if *memLimit != "auto" && *memLimit != "off" {
 		n, err := parseBytes(*memLimit)
 		if err != nil || n <= 0 {
 			return usagef("--memory-limit %q is not a size such as 1GiB or 900MiB", *memLimit)
@@ -353,6 +383,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := s.Open(); err != nil {
 		return err
+	}
+	if autoLimit {
+		logger.Info("memory limit", "bytes", setAutoMemoryLimit())
 	}
 	if *metricsAddr != "" {
 		ln, err := net.Listen("tcp", *metricsAddr)
