@@ -1,0 +1,2 @@
+module rss
+go 1.26
