@@ -115,29 +115,29 @@ func (s *Server) actsForPeople(k *engine.APIKey) bool {
 func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
 	aboutPerson, aboutOrg := strings.Contains(rt.path, ":alias"), strings.Contains(rt.path, ":org")
 	raw := strings.TrimSpace(c.GetHeader(UserTokenHeader))
-	if raw == "" || s.UserTokens == nil {
-		if !s.actsForPeople(k) {
-			return true
+	signedIn := raw != "" && s.UserTokens != nil
+	if !signedIn && !s.actsForPeople(k) {
+		return true
+	}
+	var a engine.Alias
+	if aboutPerson {
+		var err error
+		if a, err = pathAlias(c); err != nil {
+			s.fail(c, err)
+			return false
 		}
+	}
+	if !signedIn {
 		if aboutOrg && k.Role == engine.RoleBrowser {
 			s.fail(c, engine.Errorf(engine.CodeUnauthorized, "a %s key reads an organisation only with a member's token in %s", k.Role, UserTokenHeader))
 			return false
 		}
-		if !aboutPerson {
-			return true
+		if aboutPerson {
+			if err := s.anonymous(c, a, servingRoutes[rt.method+" "+rt.path]); err != nil {
+				s.fail(c, err)
+				return false
+			}
 		}
-		a, err := pathAlias(c)
-		if err != nil {
-			s.fail(c, err)
-			return false
-		}
-		if err := s.anonymous(c, a, servingRoutes[rt.method+" "+rt.path]); err != nil {
-			s.fail(c, err)
-			return false
-		}
-		return true
-	}
-	if s.UserTokens == nil {
 		return true
 	}
 	claims, err := s.UserTokens.Verify(raw, time.Now())
@@ -164,11 +164,6 @@ func (s *Server) checkUser(c *gin.Context, rt route, k *engine.APIKey) bool {
 	}
 	if !aboutPerson {
 		return true
-	}
-	a, err := pathAlias(c)
-	if err != nil {
-		s.fail(c, err)
-		return false
 	}
 	if a == sub {
 		return true
