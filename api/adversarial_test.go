@@ -9,12 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os/exec"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -71,35 +68,8 @@ func TestAdversarialDuplicateJSONKeys(t *testing.T) {
 // API; on Badger, the store is closed under it, as during shutdown.
 func TestAdversarialStoreOutage(t *testing.T) {
 	t.Run("Redis", func(t *testing.T) {
-		bin, err := exec.LookPath("redis-server")
-		if err != nil {
-			t.Skip("no redis-server on PATH")
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		redis := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-		if err := redis.Start(); err != nil {
-			t.Fatal(err)
-		}
-		stopped := false
-		stop := func() {
-			if !stopped {
-				stopped = true
-				redis.Process.Kill()
-				redis.Wait()
-			}
-		}
-		defer stop()
-		var db *store.DB
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			if db, err = store.OpenRedis(fmt.Sprintf("redis://127.0.0.1:%d/0", port)); err == nil || time.Now().After(deadline) {
-				break
-			}
-		}
+		url, _, stop := storetest.StartRedis(t, 0)
+		db, err := store.OpenRedis(url)
 		if err != nil {
 			t.Fatal(err)
 		}

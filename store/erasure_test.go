@@ -356,7 +356,7 @@ func TestAdversarialErasureReceiptListsBackups(t *testing.T) {
 // private redis-server with appendonly yes.
 func TestAdversarialErasureRewritesRedisAOF(t *testing.T) {
 	ctx := context.Background()
-	url, aofDir := storetest.StartRedis(t, 16397)
+	url, aofDir, _ := storetest.StartRedis(t, 16397)
 	opts := store.DefaultOptions(t.TempDir())
 	opts.URL = url + "?namespace=aof-test"
 	db, err := store.Open(opts)

@@ -32,7 +32,7 @@ func TestAdversarialErasureNoTrace(t *testing.T) {
 		noTrace(t, store.Options{Dir: data}, "", []string{"--data", data})
 	})
 	t.Run("Redis", func(t *testing.T) {
-		url, aofDir := storetest.StartRedis(t, 16398)
+		url, aofDir, _ := storetest.StartRedis(t, 16398)
 		url += "?namespace=notrace"
 		noTrace(t, store.Options{URL: url}, aofDir, []string{"--store", url})
 	})
