@@ -66,16 +66,7 @@ const drillBatch = 1000
 
 // drillBatchBody is batch n of the drills: drillBatch events of one alias.
 func drillBatchBody(n int) []byte {
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i := 0; i < drillBatch; i++ {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"id":"drill-%d-%d","alias":"customer:drill-%d","type":"view","item":"SKU-%d-%s"}`, n, i, n, i%50, strings.Repeat("x", 80))
-	}
-	b.WriteByte(']')
-	return b.Bytes()
+	return viewBatch("drill", n, drillBatch, 50, "-"+strings.Repeat("x", 80))
 }
 
 // drillCall makes a request with key and returns the status and body; err is

@@ -140,14 +140,19 @@ func post(url, key string, body []byte) (int, []byte, error) {
 
 const crashBatch = 200
 
-func crashBatchBody(n int) []byte {
+func crashBatchBody(n int) []byte { return viewBatch("crash", n, crashBatch, crashBatch, "") }
+
+// viewBatch is batch n of a drill called name: events views by
+// customer:<name>-<n>, with ids <name>-<n>-<i>, of items SKU-<i mod
+// items><itemSuffix>.
+func viewBatch(name string, n, events, items int, itemSuffix string) []byte {
 	var b bytes.Buffer
 	b.WriteByte('[')
-	for i := 0; i < crashBatch; i++ {
+	for i := 0; i < events; i++ {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"id":"crash-%d-%d","alias":"customer:crash-%d","type":"view","item":"SKU-%d"}`, n, i, n, i)
+		fmt.Fprintf(&b, `{"id":"%s-%d-%d","alias":"customer:%s-%d","type":"view","item":"SKU-%d%s"}`, name, n, i, name, n, i%items, itemSuffix)
 	}
 	b.WriteByte(']')
 	return b.Bytes()
